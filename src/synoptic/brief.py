@@ -1,0 +1,277 @@
+"""Briefs: align sentences across a story's articles into claims, then write a cited summary.
+
+A claim is a set of sentences, from different articles, that state the same thing (idf-weighted
+content-word overlap). Its status counts *independent reports* (syndication groups), never
+articles: a wire text republished ten times is one report. Two reports that align on a statement
+but give a different figure for the same thing ("10,000 troops" / "20,000 troops") conflict.
+The summary is extractive: every sentence is copied verbatim from an article and cites where.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from synoptic.model import (
+    Article,
+    Brief,
+    Citation,
+    Claim,
+    ClaimStatus,
+    SummarySentence,
+    SyndicationGroup,
+)
+from synoptic.text import Sentence, SentenceSplitter, content_terms, number_value, words
+
+MIN_SENTENCE_WORDS = 6
+ALIGN_THRESHOLD = 0.42
+_QUANTITY_SKIP = {"to", "and", "or", "-", "–", "about", "some", "nearly", "over", "than", "more"}
+
+
+@dataclass(frozen=True)
+class _Unit:
+    article: Article
+    group: str
+    sentence: Sentence
+    position: float  # 0 = lead, 1 = last sentence
+    terms: frozenset[str]
+    clauses: tuple[frozenset[str], ...]
+
+
+_CLAUSE_BREAK = re.compile(r",\s+|\s+[–—-]\s+|;\s+|:\s+")
+MIN_CLAUSE_TERMS = 5
+
+
+def clauses(text: str) -> tuple[frozenset[str], ...]:
+    """Content-term sets of a sentence's clauses; fragments too short to state anything are
+    folded into the clause before them."""
+    out: list[set[str]] = []
+    for piece in _CLAUSE_BREAK.split(text):
+        terms = set(content_terms(piece))
+        if out and len(terms) < MIN_CLAUSE_TERMS:
+            out[-1] |= terms
+        elif terms:
+            out.append(terms)
+    return tuple(frozenset(c) for c in out if len(c) >= MIN_CLAUSE_TERMS)
+
+
+def quantities(text: str) -> dict[str, set[str]]:
+    """Numbers and the noun they count: {"troops": {"20000", "30000"}}."""
+    tokens = words(text)
+    found: dict[str, set[str]] = {}
+    for i, token in enumerate(tokens):
+        value = number_value(token)
+        if value is None or (len(value) == 4 and value.startswith(("19", "20"))):
+            continue  # years are dates, not quantities
+        for nxt in tokens[i + 1 : i + 5]:
+            if nxt in _QUANTITY_SKIP or number_value(nxt) is not None:
+                continue
+            terms = content_terms(nxt)
+            if terms:
+                found.setdefault(terms[0], set()).add(value)
+            break
+    return found
+
+
+def _conflict(a: str, b: str) -> dict[str, set[str]] | None:
+    qa, qb = quantities(a), quantities(b)
+    for unit in qa.keys() & qb.keys():
+        if qa[unit].isdisjoint(qb[unit]):
+            return {unit: qa[unit] | qb[unit]}
+    return None
+
+
+class BriefWriter:
+    """Writes the :class:`Brief` of a set of articles grouped into syndication groups."""
+
+    def __init__(self, *, words: int = 120, splitter: SentenceSplitter | None = None) -> None:
+        self.words = words
+        self.splitter = splitter or SentenceSplitter()
+
+    def write(
+        self,
+        articles: list[Article],
+        groups: list[SyndicationGroup],
+        *,
+        story_id: str | None = None,
+        words: int | None = None,
+    ) -> Brief:
+        budget = words or self.words
+        group_of = {aid: g.id for g in groups for aid in g.article_ids}
+        units = self._units(articles, group_of)
+        claims = self._claims(units)
+        summary = self._summary(claims, budget)
+        headline = story_headline(articles)
+        ordered = sorted(claims, key=lambda c: (-c[1].independent_reports, c[0]))
+        return Brief(
+            story_id=story_id,
+            headline=headline,
+            summary=tuple(summary),
+            claims=tuple(c for _, c in ordered),
+            articles=tuple(articles),
+            groups=tuple(groups),
+        )
+
+    def _units(self, articles: list[Article], group_of: dict[str, str]) -> list[_Unit]:
+        units: list[_Unit] = []
+        for article in articles:
+            sentences = [
+                s
+                for s in self.splitter.split(article.text)
+                if len(s.text.split()) >= MIN_SENTENCE_WORDS
+            ]
+            for i, sentence in enumerate(sentences):
+                units.append(
+                    _Unit(
+                        article,
+                        group_of.get(article.id, article.id),
+                        sentence,
+                        i / max(1, len(sentences) - 1),
+                        frozenset(content_terms(sentence.text)),
+                        clauses(sentence.text),
+                    )
+                )
+        return units
+
+    @staticmethod
+    def _cosine(term_sets: list[frozenset[str]], df: Counter[str], n: int) -> np.ndarray:
+        vocab = {t: i for i, t in enumerate(df)}
+        rows, cols, vals = [], [], []
+        for r, terms in enumerate(term_sets):
+            for term in terms:
+                rows.append(r)
+                cols.append(vocab[term])
+                vals.append(math.log((n + 1) / df[term]) + 1.0)
+        matrix = sparse.csr_matrix((vals, (rows, cols)), shape=(len(term_sets), max(1, len(vocab))))
+        norms = np.sqrt(matrix.multiply(matrix).sum(axis=1)).A1
+        norms[norms == 0] = 1.0
+        matrix = sparse.diags(1.0 / norms) @ matrix
+        return np.asarray((matrix @ matrix.T).toarray())
+
+    def _similarity(self, units: list[_Unit]) -> np.ndarray:
+        """Sentence x sentence: the larger of whole-sentence cosine and best clause-pair cosine
+        (a long sentence often restates another's main clause and adds its own)."""
+        df: Counter[str] = Counter(t for u in units for t in u.terms)
+        n = len(units)
+        sim = self._cosine([u.terms for u in units], df, n)
+        flat = [c for u in units for c in u.clauses]
+        if flat:
+            owners = np.array([i for i, u in enumerate(units) for _ in u.clauses])
+            clause_sim = self._cosine(flat, df, n)
+            best = np.zeros_like(sim)
+            np.maximum.at(best, (owners[:, None], owners[None, :]), clause_sim)
+            sim = np.maximum(sim, best)
+        return sim
+
+    def _claims(self, units: list[_Unit]) -> list[tuple[float, Claim]]:
+        if not units:
+            return []
+        sim = self._similarity(units)
+        parent = list(range(len(units)))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for i, j in zip(*np.nonzero(np.triu(sim, k=1) >= ALIGN_THRESHOLD), strict=True):
+            if units[i].article.id != units[j].article.id:
+                parent[find(int(i))] = find(int(j))
+        members: dict[int, list[int]] = {}
+        for i in range(len(units)):
+            members.setdefault(find(i), []).append(i)
+
+        claims: list[tuple[float, Claim]] = []
+        for idx in members.values():
+            group_units = [units[i] for i in idx]
+            reports = {u.group for u in group_units}
+            rep = max(idx, key=lambda i: (sum(sim[i, j] for j in idx), -units[i].position))
+            status: ClaimStatus = "agreed" if len(reports) >= 2 else "single"
+            values: dict[str, list[str]] = {}
+            for a in group_units:
+                for b in group_units:
+                    if a.group < b.group and (found := _conflict(a.sentence.text, b.sentence.text)):
+                        status = "conflict"
+                        for value in sorted(set().union(*found.values())):
+                            ids = [
+                                u.article.id
+                                for u in group_units
+                                if value in set().union(*quantities(u.sentence.text).values())
+                            ]
+                            values[value] = sorted(set(ids))
+            text = units[rep].sentence.text
+            citations = tuple(
+                Citation(u.article.id, u.sentence.start, u.sentence.end, u.sentence.text == text)
+                for u in sorted(group_units, key=lambda u: u is not units[rep])
+            )
+            claim = Claim(
+                text=text,
+                status=status,
+                article_ids=tuple(dict.fromkeys(u.article.id for u in group_units)),
+                independent_reports=len(reports),
+                citations=citations,
+                values=values,
+            )
+            claims.append((min(u.position for u in group_units), claim))
+        return claims
+
+    def _summary(self, claims: list[tuple[float, Claim]], budget: int) -> list[SummarySentence]:
+        def rank(item: tuple[float, Claim]) -> tuple[int, int, float]:
+            position, claim = item
+            return (claim.status == "single", -claim.independent_reports, position)
+
+        chosen: list[tuple[float, Claim]] = []
+        used = 0
+        seen_terms: list[set[str]] = []
+        for position, claim in sorted(claims, key=rank):
+            n = len(claim.text.split())
+            if chosen and used + n > budget:
+                continue
+            terms = set(content_terms(claim.text))
+            if any(len(terms & s) > 0.6 * min(len(terms), len(s)) for s in seen_terms):
+                continue  # says again what a chosen sentence says
+            chosen.append((position, claim))
+            seen_terms.append(terms)
+            used += n
+        chosen.sort(key=lambda item: (item[0], item[1].status == "single"))
+        return [SummarySentence(c.text, c.citations, c.status) for _, c in chosen]
+
+
+def story_headline(articles: list[Article]) -> str:
+    """The title that shares most with the other titles (the earliest on a tie)."""
+    if not articles:
+        return ""
+    titles = [set(content_terms(a.title)) for a in articles]
+
+    def centrality(i: int) -> float:
+        return sum(
+            len(titles[i] & t) / (len(titles[i] | t) or 1) for j, t in enumerate(titles) if j != i
+        )
+
+    best = max(range(len(articles)), key=lambda i: (centrality(i), -i))
+    return re.sub(r"\s+", " ", articles[best].title).strip()
+
+
+def check_faithfulness(brief: Brief) -> list[str]:
+    """Problems with a brief's citations; empty when every summary sentence is found verbatim at a
+    cited span and every agreed claim stands on two or more independent reports."""
+    texts = {a.id: a.text for a in brief.articles}
+    problems: list[str] = []
+    for sentence in brief.summary:
+        if not any(
+            texts.get(c.article_id, "")[c.start : c.end] == sentence.text
+            for c in sentence.citations
+        ):
+            problems.append(f"summary sentence not found at its citation: {sentence.text[:80]!r}")
+    for claim in brief.claims:
+        if claim.status == "agreed" and claim.independent_reports < 2:
+            problems.append(
+                f"agreed claim with {claim.independent_reports} report: {claim.text[:80]!r}"
+            )
+    return problems

@@ -1,0 +1,333 @@
+"""The command line: a thin adapter over :class:`synoptic.Engine`.
+
+Exit codes: 0 ok; 1 some inputs were rejected (the good ones still landed); 2 usage errors
+(bad option, unknown id, a database that cannot be opened). Errors are one line on stderr that
+says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from synoptic import engine as engine_module
+from synoptic.brief import check_faithfulness
+from synoptic.engine import Engine
+from synoptic.errors import NotFound, SettingsError, StoreError, SynopticError
+from synoptic.model import Article, IngestReport, Rejection
+from synoptic.render import (
+    article_json,
+    brief_json,
+    brief_markdown,
+    extract_json,
+    print_brief,
+    story_json,
+)
+from synoptic.settings import DEFAULT_DB_URL, Settings
+
+app = typer.Typer(
+    name="synoptic",
+    help="Group news articles into stories, spot wire copies, and write cited briefs.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+
+DbOption = Annotated[
+    str,
+    typer.Option(
+        "--db",
+        envvar="SYNOPTIC_DB",
+        help="Database URL: sqlite:///FILE (default) or postgresql+psycopg://USER@HOST/DB.",
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON for scripts instead of the view.")
+]
+PathsArg = Annotated[
+    list[str],
+    typer.Argument(
+        help="Files (.txt .html .json .jsonl), folders (searched recursively) or - for standard input.",
+        show_default=False,
+    ),
+]
+MaxBytes = Annotated[
+    int, typer.Option("--max-bytes", help="Largest document accepted, in bytes.", min=1024)
+]
+
+
+@contextmanager
+def errors_to_messages() -> Iterator[None]:
+    """Typed errors -> one line on stderr and a meaningful exit code."""
+    try:
+        yield
+    except (NotFound, SettingsError, StoreError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except SynopticError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _settings(db: str, max_bytes: int | None = None) -> Settings:
+    kwargs: dict[str, Any] = {"db_url": db}
+    if max_bytes is not None:
+        kwargs["max_bytes"] = max_bytes
+    return Settings(**kwargs)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _report_rejections(rejected: list[Rejection]) -> None:
+    for r in rejected:
+        err.print(f"[yellow]rejected[/yellow] {escape(r.origin)}: {escape(r.reason)}")
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[Article | Rejection | None], None] | None]:
+    if not enabled:
+        yield None
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("ingest", total=None, last="")
+
+        def step(item: Article | Rejection | None) -> None:
+            label = item.origin if item is not None else ""
+            bar.update(task, advance=1, last=escape(Path(label).name[:40]))
+
+        yield step
+
+
+def _ingest(eng: Engine, paths: list[str], *, quiet: bool) -> IngestReport:
+    stdin = sys.stdin.buffer if "-" in paths else None
+    with _progress(not quiet and err.is_terminal) as step:
+        report = eng.ingest(paths, stdin=stdin, progress=step)
+    _report_rejections(report.rejected)
+    return report
+
+
+@app.command()
+def run(
+    paths: PathsArg,
+    db: DbOption = DEFAULT_DB_URL,
+    words: Annotated[int, typer.Option(help="Summary length in words.", min=10)] = 120,
+) -> None:
+    """Ingest PATHS, then print the brief of every story (the main job)."""
+    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        report = _ingest(eng, paths, quiet=False)
+        for story in eng.stories():
+            print_brief(out, eng.brief(story.id, words=words))
+        out.print(report.summary_line())
+        raise typer.Exit(EXIT_REJECTED if report.rejected else EXIT_OK)
+
+
+@app.command()
+def ingest(
+    paths: PathsArg,
+    db: DbOption = DEFAULT_DB_URL,
+    max_bytes: MaxBytes = Settings().max_bytes,
+    as_json: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Add articles to the store: dedup, wire-copy detection and story assignment.
+
+    Re-ingesting the same input adds nothing. Inputs that cannot become articles are rejected
+    with a reason (kept in the store: see `synoptic rejections`) and the others still land.
+    Exit code 1 when anything was rejected.
+    """
+    with errors_to_messages(), Engine(settings=_settings(db, max_bytes)) as eng:
+        report = _ingest(eng, paths, quiet=quiet or as_json)
+        if as_json:
+            _print_json(
+                {
+                    "new": report.new,
+                    "duplicates": report.duplicates,
+                    "rejected": [{"origin": r.origin, "reason": r.reason} for r in report.rejected],
+                    "stories": sorted(report.stories_touched),
+                }
+            )
+        else:
+            out.print(report.summary_line())
+        raise typer.Exit(EXIT_REJECTED if report.rejected else EXIT_OK)
+
+
+@app.command()
+def stories(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
+    """List stories, most recently updated first."""
+    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        items = eng.stories()
+        if as_json:
+            _print_json([story_json(s) for s in items])
+            return
+        if not items:
+            out.print("No stories yet. Add articles with `synoptic ingest PATH`.")
+            return
+        table = Table("story", "headline", "articles", "reports", "outlets", "updated")
+        for s in items:
+            outlets = sorted({a.outlet for a in s.articles if a.outlet})
+            table.add_row(
+                s.id,
+                escape(s.headline),
+                str(len(s.articles)),
+                str(s.independent_reports),
+                escape(", ".join(outlets)),
+                s.updated.strftime("%Y-%m-%d %H:%M"),
+            )
+        out.print(table)
+
+
+@app.command()
+def story(
+    story_id: Annotated[str, typer.Argument(help="A story id from `synoptic stories`.")],
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown.")] = False,
+    words: Annotated[int, typer.Option(help="Summary length in words.", min=10)] = 120,
+) -> None:
+    """Print one story's brief: summary with citations, claims, sources."""
+    if as_json and markdown:
+        err.print("[red]error:[/red] choose one of --json and --markdown")
+        raise typer.Exit(EXIT_USAGE)
+    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        brief = eng.brief(story_id, words=words)
+        if as_json:
+            _print_json(brief_json(brief) | {"updated": eng.story(story_id).updated.isoformat()})
+        elif markdown:
+            sys.stdout.write(brief_markdown(brief))
+        else:
+            print_brief(out, brief)
+
+
+@app.command()
+def extract(
+    paths: PathsArg,
+    as_json: JsonOption = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also show what was removed as boilerplate, and why.")
+    ] = False,
+    max_bytes: MaxBytes = Settings().max_bytes,
+) -> None:
+    """Turn documents into clean articles without storing them.
+
+    With --json, one JSON object per line: path, title, text, outlet, published, url, removed.
+    """
+    with errors_to_messages():
+        items = engine_module.extract(
+            paths, settings=Settings(max_bytes=max_bytes), stdin=_stdin(paths)
+        )
+    rejected = [i for i in items if isinstance(i, Rejection)]
+    for item in items:
+        if isinstance(item, Rejection):
+            continue
+        if as_json:
+            sys.stdout.write(json.dumps(extract_json(item), ensure_ascii=False) + "\n")
+            continue
+        meta = article_json(item)
+        out.rule(escape(item.origin))
+        out.print(f"[bold]{escape(item.title)}[/bold]")
+        details = [f"{k}: {v}" for k in ("outlet", "published", "url", "wire") if (v := meta[k])]
+        if item.outlet_inferred or item.published_inferred:
+            details.append("(inferred from the text)")
+        out.print(escape(" · ".join(details)), style="dim")
+        out.print(escape(item.text))
+        if explain:
+            out.print(f"\n[bold]removed[/bold] ({len(item.removed)}):")
+            for r in item.removed:
+                out.print(f"  [yellow]{escape(r.reason)}[/yellow]: {escape(r.text[:160])}")
+    _report_rejections(rejected)
+    raise typer.Exit(EXIT_REJECTED if rejected else EXIT_OK)
+
+
+@app.command()
+def brief(
+    paths: PathsArg,
+    words: Annotated[int, typer.Option(help="Summary length in words.", min=10)] = 120,
+    as_json: JsonOption = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Verify every citation; exit 1 on a problem.")
+    ] = False,
+) -> None:
+    """Brief exactly the given articles as one story (no clustering, no store)."""
+    with errors_to_messages():
+        items = engine_module.extract(paths, stdin=_stdin(paths))
+        rejected = [i for i in items if isinstance(i, Rejection)]
+        articles = [i for i in items if isinstance(i, Article)]
+        _report_rejections(rejected)
+        if not articles:
+            err.print("[red]error:[/red] no article could be read from the given paths")
+            raise typer.Exit(EXIT_REJECTED)
+        result = engine_module.brief_of(articles, words=words)
+    if as_json:
+        _print_json(brief_json(result))
+    elif markdown:
+        sys.stdout.write(brief_markdown(result))
+    else:
+        print_brief(out, result)
+    problems = check_faithfulness(result) if check else []
+    for problem in problems:
+        err.print(f"[red]citation problem:[/red] {escape(problem)}")
+    raise typer.Exit(EXIT_REJECTED if (rejected or problems) else EXIT_OK)
+
+
+@app.command()
+def rejections(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
+    """Inputs that were rejected, with the reason and how often."""
+    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        rows = eng.rejections()
+    if as_json:
+        _print_json(
+            [
+                {
+                    "origin": r["origin"],
+                    "reason": r["reason"],
+                    "count": r["count"],
+                    "last_seen": r["last_seen"].isoformat(),
+                }
+                for r in rows
+            ]
+        )
+        return
+    if not rows:
+        out.print("Nothing has been rejected.")
+        return
+    table = Table("input", "reason", "times")
+    for r in rows:
+        table.add_row(escape(r["origin"]), escape(r["reason"]), str(r["count"]))
+    out.print(table)
+
+
+def _stdin(paths: list[str]) -> Any:
+    return sys.stdin.buffer if "-" in paths else None
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

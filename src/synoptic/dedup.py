@@ -1,0 +1,144 @@
+"""Exact copies, near-duplicates and syndicated wire copies (datasketch MinHash LSH).
+
+Two indexes share one setting, ``threshold`` (word-shingle Jaccard for a near-duplicate):
+
+* whole texts: near-duplicates at Jaccard >= ``threshold``;
+* paragraphs: a wire copy that an outlet trimmed, extended with its own paragraphs or re-titled
+  still shares whole paragraphs with the original. Paragraphs match at Jaccard >=
+  ``threshold - 0.35`` (small edits inside a paragraph change many shingles), and two articles
+  are one wire text when the matched paragraphs cover at least half of either article's words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+from synoptic.errors import SettingsError
+from synoptic.model import Article
+from synoptic.text import shingles, words
+
+MIN_PARAGRAPH_WORDS = 8
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    content_hash: str
+    doc: LeanMinHash
+    paragraphs: tuple[LeanMinHash, ...]
+    paragraph_words: tuple[int, ...]
+
+    def to_bytes(self) -> tuple[bytes, bytes]:
+        doc = self.doc.hashvalues.astype(np.uint64).tobytes()
+        paras = b"".join(p.hashvalues.astype(np.uint64).tobytes() for p in self.paragraphs)
+        return doc, paras
+
+    @classmethod
+    def from_bytes(
+        cls, content_hash: str, doc: bytes, paras: bytes, paragraph_words: list[int], *, seed: int
+    ) -> Fingerprint:
+        doc_values = np.frombuffer(doc, dtype=np.uint64)
+        num_perm = len(doc_values)
+        para_values: list[Any] = (
+            list(np.frombuffer(paras, dtype=np.uint64).reshape(-1, num_perm)) if paras else []
+        )
+        return cls(
+            content_hash,
+            LeanMinHash(seed=seed, hashvalues=doc_values),
+            tuple(LeanMinHash(seed=seed, hashvalues=v) for v in para_values),
+            tuple(paragraph_words),
+        )
+
+
+@dataclass(frozen=True)
+class CopyMatch:
+    """The new article copies ``article_id``: ``kind`` is exact, near-duplicate or syndicated."""
+
+    article_id: str
+    kind: str
+    score: float
+
+
+class SyndicationIndex:
+    """Finds which stored article a new one copies. State lives in the LSH indexes (``*_``)."""
+
+    def __init__(self, *, threshold: float = 0.8, num_perm: int = 128, seed: int = 1) -> None:
+        if not 0.5 <= threshold <= 1.0:
+            raise SettingsError(f"duplicate threshold must be between 0.5 and 1, got {threshold}")
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self.seed = seed
+        self.paragraph_threshold = max(0.2, threshold - 0.35)
+        self.coverage = 0.5
+        self.docs_ = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.paragraphs_ = MinHashLSH(threshold=self.paragraph_threshold, num_perm=num_perm)
+        self.hashes_: dict[str, str] = {}
+        self.fingerprints_: dict[str, Fingerprint] = {}
+
+    def __len__(self) -> int:
+        return len(self.fingerprints_)
+
+    def _minhash(self, tokens: list[str], size: int) -> LeanMinHash:
+        mh = MinHash(num_perm=self.num_perm, seed=self.seed)
+        mh.update_batch([s.encode() for s in shingles(tokens, size)])
+        return LeanMinHash(mh)
+
+    def fingerprint(self, article: Article) -> Fingerprint:
+        paras: list[LeanMinHash] = []
+        counts: list[int] = []
+        for paragraph in article.paragraphs:
+            tokens = words(paragraph)
+            if len(tokens) >= MIN_PARAGRAPH_WORDS:
+                paras.append(self._minhash(tokens, 3))
+                counts.append(len(tokens))
+        return Fingerprint(
+            article.content_hash,
+            self._minhash(words(article.text), 5),
+            tuple(paras),
+            tuple(counts),
+        )
+
+    def match(self, fp: Fingerprint) -> CopyMatch | None:
+        """The best stored article that ``fp`` copies, or None."""
+        if fp.content_hash in self.hashes_:
+            return CopyMatch(self.hashes_[fp.content_hash], "exact", 1.0)
+        best: CopyMatch | None = None
+        for other in self.docs_.query(fp.doc):
+            score = fp.doc.jaccard(self.fingerprints_[other].doc)
+            if score >= self.threshold and (best is None or score > best.score):
+                best = CopyMatch(other, "near-duplicate", score)
+        if best is not None:
+            return best
+        # Paragraph overlap: which of our paragraphs appear in which stored article.
+        matched: dict[str, dict[int, set[int]]] = {}
+        for i, para in enumerate(fp.paragraphs):
+            for key in self.paragraphs_.query(para):
+                other, j = key.rsplit("\t", 1)
+                if (
+                    para.jaccard(self.fingerprints_[other].paragraphs[int(j)])
+                    >= self.paragraph_threshold
+                ):
+                    matched.setdefault(other, {}).setdefault(i, set()).add(int(j))
+        total = sum(fp.paragraph_words) or 1
+        for other, pairs in matched.items():
+            theirs = self.fingerprints_[other].paragraph_words
+            ours_covered = sum(fp.paragraph_words[i] for i in pairs) / total
+            their_idx = set().union(*pairs.values())
+            theirs_covered = sum(theirs[j] for j in their_idx) / (sum(theirs) or 1)
+            score = max(ours_covered, theirs_covered)
+            enough = len(pairs) >= 2 or min(len(fp.paragraphs), len(theirs)) == 1
+            if score >= self.coverage and enough and (best is None or score > best.score):
+                best = CopyMatch(other, "syndicated", round(score, 4))
+        return best
+
+    def add(self, article_id: str, fp: Fingerprint) -> None:
+        if article_id in self.fingerprints_:
+            return
+        self.fingerprints_[article_id] = fp
+        self.hashes_.setdefault(fp.content_hash, article_id)
+        self.docs_.insert(article_id, fp.doc)
+        for j, para in enumerate(fp.paragraphs):
+            self.paragraphs_.insert(f"{article_id}\t{j}", para)

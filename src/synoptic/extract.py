@@ -1,0 +1,149 @@
+"""Document -> Article: main text and metadata from HTML (trafilatura) or plain text (own rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from synoptic.clean import Cleaned, TextCleaner
+from synoptic.errors import InputRejected
+from synoptic.model import Article, Document, Removed, article_id
+from synoptic.outlets import OutletRegistry
+from synoptic.text import words
+
+KNOWN_FIELDS = frozenset(
+    {"id", "title", "text", "html", "url", "outlet", "published", "authors", "language"}
+)
+
+
+def parse_published(value: Any, origin: str) -> datetime | None:
+    """ISO 8601 string -> aware datetime (UTC when no offset is given)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputRejected(origin, f"field 'published' must be an ISO 8601 string, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputRejected(
+            origin,
+            f"field 'published' is not an ISO 8601 date: {value!r} "
+            "(write e.g. 2025-08-28 or 2025-08-28T10:00:00Z, or leave it out)",
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _authors(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(a.strip() for a in value.replace(";", ",").split(",") if a.strip())
+    if isinstance(value, list):
+        return tuple(str(a).strip() for a in value if str(a).strip())
+    return (str(value),)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtractOptions:
+    """``min_words``: an article with fewer words of clean text is rejected as not an article."""
+
+    min_words: int = 25
+
+
+class Extractor:
+    """Turns a :class:`Document` into a clean :class:`Article`, or raises :class:`InputRejected`."""
+
+    def __init__(
+        self, *, registry: OutletRegistry | None = None, options: ExtractOptions | None = None
+    ) -> None:
+        self.registry = registry or OutletRegistry.bundled()
+        self.options = options or ExtractOptions()
+        self.cleaner = TextCleaner(registry=self.registry)
+
+    def extract(self, doc: Document) -> Article:
+        meta = doc.meta
+        page: dict[str, Any] = {}
+        if doc.kind == "html":
+            page = self._from_html(doc)
+            cleaned = self.cleaner.clean(
+                page["text"] or "", title=meta.get("title") or page["title"]
+            )
+        else:
+            cleaned = self.cleaner.clean(doc.content, title=meta.get("title") or None)
+        return self._article(doc, cleaned, page)
+
+    def _from_html(self, doc: Document) -> dict[str, Any]:
+        import trafilatura
+
+        result = trafilatura.bare_extraction(
+            doc.content,
+            url=doc.meta.get("url"),
+            with_metadata=True,
+            include_comments=False,
+            include_tables=False,
+            deduplicate=False,
+        )
+        if result is None:
+            raise InputRejected(
+                doc.origin,
+                "no article text found in the HTML (an index page, an app shell or an error page?)",
+            )
+        data: dict[str, Any] = result.as_dict() if hasattr(result, "as_dict") else dict(result)
+        return data
+
+    def _article(self, doc: Document, cleaned: Cleaned, page: dict[str, Any]) -> Article:
+        meta = doc.meta
+        text = "\n\n".join(cleaned.paragraphs)
+        n_words = len(words(text))
+        if n_words < self.options.min_words:
+            raise InputRejected(
+                doc.origin,
+                f"only {n_words} words of article text after removing boilerplate "
+                f"(at least {self.options.min_words} needed); is this an article?",
+            )
+        title = cleaned.title or cleaned.paragraphs[0][:120]
+        url = meta.get("url") or page.get("url") or None
+        hints = cleaned.hints
+
+        outlet, outlet_inferred = meta.get("outlet"), False
+        if not outlet and page.get("sitename"):
+            outlet = page["sitename"]
+        if not outlet and hints.outlets:
+            outlet, outlet_inferred = hints.outlets[0], True
+        if not outlet and url:
+            outlet, outlet_inferred = self.registry.from_url(url), True
+
+        published = parse_published(meta.get("published"), doc.origin)
+        published_inferred = False
+        if published is None and page.get("date"):
+            published = parse_published(page["date"], doc.origin)
+        if published is None and hints.published is not None:
+            published, published_inferred = hints.published, True
+
+        authors = (
+            _authors(meta.get("authors")) or _authors(page.get("author")) or tuple(hints.authors)
+        )
+        removed = tuple(cleaned.removed)
+        if doc.kind == "html":
+            removed = (
+                Removed("(page navigation, comments and markup)", "not main text (trafilatura)"),
+                *removed,
+            )
+        return Article(
+            id=article_id(title, text, url),
+            title=title,
+            text=text,
+            origin=doc.origin,
+            source_id=str(meta["id"]) if meta.get("id") is not None else None,
+            url=url,
+            outlet=outlet,
+            outlet_inferred=outlet_inferred,
+            published=published,
+            published_inferred=published_inferred,
+            authors=authors,
+            language=meta.get("language") or page.get("language") or None,
+            wire=hints.wire,
+            removed=removed,
+            extra={k: v for k, v in meta.items() if k not in KNOWN_FIELDS},
+        )

@@ -1,0 +1,245 @@
+"""Sources -> Documents: files, folders (recursive) and standard input.
+
+Every input either becomes a :class:`Document` or a :class:`Rejection` with a reason a user can
+act on; one bad input never stops the others.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from synoptic.model import Document, Rejection
+
+TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".html": "html", ".htm": "html"}
+JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
+SIDECAR = ".meta.json"
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+Item = Document | Rejection
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def _looks_binary(data: bytes) -> bool:
+    sample = data[:8192]
+    if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return True
+    control = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return bool(sample) and control / len(sample) > 0.05
+
+
+def decode_text(data: bytes, origin: str, *, html: bool = False) -> str | Rejection:
+    """Bytes -> str: UTF-8 (with or without BOM), UTF-16 with BOM, or an HTML page's declared
+    charset. Anything else is rejected rather than guessed."""
+    if _looks_binary(data):
+        return Rejection(origin, "binary data, not text (is this an image, PDF or archive?)")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            return Rejection(origin, f"invalid UTF-16 text ({exc.reason} at byte {exc.start})")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if html:
+            declared = _CHARSET.search(data[:4096])
+            if declared:
+                try:
+                    return data.decode(declared.group(1).decode("ascii"))
+                except (LookupError, UnicodeDecodeError):
+                    pass
+        return Rejection(
+            origin,
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8 FILE`",
+        )
+
+
+def json_document(obj: Any, origin: str) -> Item:
+    """One JSON object -> Document. Unknown fields ride along in ``meta``."""
+    if not isinstance(obj, dict):
+        return Rejection(origin, f"expected a JSON object, got {type(obj).__name__}")
+    html, text = obj.get("html"), obj.get("text")
+    if isinstance(html, str) and html.strip():
+        return Document(origin, "html", html, dict(obj))
+    if isinstance(text, str) and text.strip():
+        return Document(origin, "text", text, dict(obj))
+    return Rejection(origin, "object has no 'text' or 'html' field with content")
+
+
+class Reader:
+    """Walks paths and yields Documents and Rejections. ``max_bytes`` caps one document."""
+
+    def __init__(self, *, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+
+    def read(
+        self, sources: Iterable[str | Path], *, stdin: IO[bytes] | None = None
+    ) -> Iterator[Item]:
+        for source in sources:
+            if str(source) == "-":
+                if stdin is None:
+                    yield Rejection("<stdin>", "standard input is not available")
+                else:
+                    yield from self.read_stream(stdin, "<stdin>")
+                continue
+            path = Path(source)
+            if path.is_dir():
+                yield from self._read_dir(path)
+            elif path.exists():
+                yield from self.read_file(path)
+            else:
+                yield Rejection(str(path), "no such file or folder")
+
+    def _read_dir(self, folder: Path) -> Iterator[Item]:
+        files = sorted(
+            p
+            for p in folder.rglob("*")
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            and not p.name.endswith(SIDECAR)
+        )
+        for path in files:
+            yield from self.read_file(path)
+
+    def read_file(self, path: Path) -> Iterator[Item]:
+        origin = str(path)
+        suffix = path.suffix.lower()
+        if suffix not in TEXT_SUFFIXES and suffix not in JSON_SUFFIXES:
+            supported = ", ".join(sorted({*TEXT_SUFFIXES, *JSON_SUFFIXES}))
+            yield Rejection(
+                origin, f"unsupported file type '{suffix or path.name}' (supported: {supported})"
+            )
+            return
+        try:
+            if suffix in (".jsonl", ".ndjson"):
+                with path.open("rb") as handle:
+                    yield from self._jsonl_lines(handle, origin)
+                return
+            size = path.stat().st_size
+            if size > self.max_bytes:
+                yield Rejection(
+                    origin,
+                    f"file is {_mb(size)}, over the {_mb(self.max_bytes)} limit for one document "
+                    "(raise --max-bytes, or split a JSON dump into JSONL lines)",
+                )
+                return
+            data = path.read_bytes()
+        except OSError as exc:
+            yield Rejection(origin, f"cannot read: {exc.strerror or exc}")
+            return
+        if not data.strip():
+            yield Rejection(origin, "empty file")
+            return
+        if suffix == ".json":
+            yield from self._json_file(data, origin)
+            return
+        kind = TEXT_SUFFIXES[suffix]
+        decoded = decode_text(data, origin, html=kind == "html")
+        if isinstance(decoded, Rejection):
+            yield decoded
+            return
+        meta = self._sidecar(path)
+        if isinstance(meta, Rejection):
+            yield meta
+            return
+        yield Document(origin, "html" if kind == "html" else "text", decoded, meta)
+
+    def read_stream(self, stream: IO[bytes], origin: str) -> Iterator[Item]:
+        """Standard input: JSONL when it starts with ``{``, a JSON list with ``[``, else one text."""
+        head = stream.read(1)
+        while head and head.isspace():
+            head = stream.read(1)
+        if head == b"{":
+            yield from self._jsonl_lines(_Prefixed(head, stream), origin)
+            return
+        data = head + stream.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            yield Rejection(
+                origin, f"input is over the {_mb(self.max_bytes)} limit; send JSONL instead"
+            )
+            return
+        if not data.strip():
+            yield Rejection(origin, "empty input")
+        elif head == b"[":
+            yield from self._json_file(data, origin)
+        else:
+            decoded = decode_text(data, origin)
+            yield (
+                decoded if isinstance(decoded, Rejection) else Document(origin, "text", decoded, {})
+            )
+
+    def _jsonl_lines(self, handle: Any, origin: str) -> Iterator[Item]:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{origin}:{number}"
+            if len(raw) > self.max_bytes:
+                yield Rejection(
+                    where, f"line is {_mb(len(raw))}, over the {_mb(self.max_bytes)} limit"
+                )
+                continue
+            if not raw.strip():
+                continue
+            decoded = decode_text(raw, where)
+            if isinstance(decoded, Rejection):
+                yield decoded
+                continue
+            try:
+                obj = json.loads(decoded)
+            except json.JSONDecodeError as exc:
+                yield Rejection(where, f"invalid JSON: {exc.msg} at column {exc.colno}")
+                continue
+            yield json_document(obj, where)
+
+    def _json_file(self, data: bytes, origin: str) -> Iterator[Item]:
+        decoded = decode_text(data, origin)
+        if isinstance(decoded, Rejection):
+            yield decoded
+            return
+        try:
+            obj = json.loads(decoded)
+        except json.JSONDecodeError as exc:
+            yield Rejection(
+                origin, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            )
+            return
+        if isinstance(obj, list):
+            for index, item in enumerate(obj):
+                yield json_document(item, f"{origin}#{index}")
+        else:
+            yield json_document(obj, origin)
+
+    def _sidecar(self, path: Path) -> dict[str, Any] | Rejection:
+        for candidate in (path.with_suffix(SIDECAR), path.with_name(path.name + SIDECAR)):
+            if candidate.is_file():
+                try:
+                    meta = json.loads(candidate.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    return Rejection(
+                        str(path), f"metadata file {candidate.name} is unreadable: {exc}"
+                    )
+                if not isinstance(meta, dict):
+                    return Rejection(
+                        str(path), f"metadata file {candidate.name} must hold a JSON object"
+                    )
+                return meta
+        return {}
+
+
+class _Prefixed:
+    """A byte stream with bytes already read put back in front, iterable by lines."""
+
+    def __init__(self, prefix: bytes, stream: IO[bytes]) -> None:
+        self.prefix = prefix
+        self.stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        first = self.stream.readline()
+        yield self.prefix + first
+        yield from self.stream

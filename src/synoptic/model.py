@@ -1,0 +1,180 @@
+"""The one data model shared by every stage.
+
+Document -> Article -> (fingerprints) -> Story -> Brief. Everything here is plain, typed data:
+no I/O, no state that learns. Dates are timezone-aware ``datetime`` objects, never strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+ClaimStatus = Literal["agreed", "single", "conflict"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """Raw input before extraction: text or HTML plus where it came from."""
+
+    origin: str  # path, "path:line", URL or "<stdin>"
+    kind: Literal["text", "html"]
+    content: str
+    meta: dict[str, Any] = field(default_factory=dict)  # caller-supplied metadata (JSON, sidecar)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """A piece of text the cleaner took out, and why."""
+
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Article:
+    """A clean article. ``text`` is the paragraphs joined by blank lines; citations index into it."""
+
+    id: str
+    title: str
+    text: str
+    origin: str = ""
+    source_id: str | None = None
+    url: str | None = None
+    outlet: str | None = None
+    outlet_inferred: bool = False
+    published: datetime | None = None
+    published_inferred: bool = False
+    authors: tuple[str, ...] = ()
+    language: str | None = None
+    wire: str | None = None  # wire service credited in the text (Reuters, AP, AFP...)
+    removed: tuple[Removed, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown input fields, kept verbatim
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p for p in self.text.split("\n\n") if p]
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.title, self.text)
+
+
+def normalise_for_hash(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(text.split())
+
+
+def content_hash(title: str, text: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(normalise_for_hash(title).encode())
+    digest.update(b"\x00")
+    digest.update(normalise_for_hash(text).encode())
+    return digest.hexdigest()
+
+
+def article_id(title: str, text: str, url: str | None) -> str:
+    """Stable id from content and url: the same article ingested twice gets the same id."""
+    digest = hashlib.sha256()
+    digest.update(content_hash(title, text).encode())
+    digest.update(b"\x00")
+    digest.update((url or "").strip().encode())
+    return "a_" + digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An input that could not become an article, with a reason a user can act on."""
+
+    origin: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Why an article is in a story."""
+
+    article_id: str
+    story_id: str
+    score: float
+    parts: dict[str, float] = field(default_factory=dict)
+    runner_up: str | None = None
+
+
+@dataclass(frozen=True)
+class SyndicationGroup:
+    """Articles that are one text republished: together they count as one independent report."""
+
+    id: str
+    article_ids: tuple[str, ...]
+    wire: str | None = None
+
+
+@dataclass(frozen=True)
+class Story:
+    id: str
+    headline: str
+    created: datetime
+    updated: datetime
+    articles: tuple[Article, ...]
+    groups: tuple[SyndicationGroup, ...]
+
+    @property
+    def independent_reports(self) -> int:
+        return len(self.groups)
+
+
+@dataclass(frozen=True)
+class Citation:
+    article_id: str
+    start: int
+    end: int
+    exact: bool  # True when article.text[start:end] is the cited text itself
+
+
+@dataclass(frozen=True)
+class SummarySentence:
+    text: str
+    citations: tuple[Citation, ...]
+    status: ClaimStatus
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    status: ClaimStatus
+    article_ids: tuple[str, ...]
+    independent_reports: int
+    citations: tuple[Citation, ...]
+    values: dict[str, list[str]] = field(default_factory=dict)  # conflicts: value -> article ids
+
+
+@dataclass(frozen=True)
+class Brief:
+    story_id: str | None
+    headline: str
+    summary: tuple[SummarySentence, ...]
+    claims: tuple[Claim, ...]
+    articles: tuple[Article, ...]
+    groups: tuple[SyndicationGroup, ...]
+
+    @property
+    def independent_reports(self) -> int:
+        return len(self.groups)
+
+
+@dataclass
+class IngestReport:
+    """What one ingest call did."""
+
+    new: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    stories_touched: set[str] = field(default_factory=set)
+
+    def summary_line(self) -> str:
+        return (
+            f"{len(self.new)} new, {len(self.duplicates)} duplicates, {len(self.rejected)} rejected"
+        )

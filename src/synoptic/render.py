@@ -1,0 +1,219 @@
+"""Views of the model: JSON-ready dicts, Markdown and the rich terminal view.
+
+One function builds each view's data; the CLI (and later the web app) only choose a format.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from synoptic.model import Article, Brief, Story
+
+MAX_SINGLE_SHOWN = 8
+STATUS_LABEL = {"agreed": "agreed", "single": "single source", "conflict": "conflicting"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def article_json(a: Article) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "source_id": a.source_id,
+        "title": a.title,
+        "outlet": a.outlet,
+        "outlet_inferred": a.outlet_inferred,
+        "url": a.url,
+        "published": _iso(a.published),
+        "published_inferred": a.published_inferred,
+        "wire": a.wire,
+    }
+
+
+def extract_json(a: Article) -> dict[str, Any]:
+    return {
+        "path": a.origin,
+        "id": a.id,
+        "source_id": a.source_id,
+        "title": a.title,
+        "text": a.text,
+        "outlet": a.outlet,
+        "outlet_inferred": a.outlet_inferred,
+        "published": _iso(a.published),
+        "published_inferred": a.published_inferred,
+        "url": a.url,
+        "authors": list(a.authors),
+        "wire": a.wire,
+        "extra": a.extra,
+        "removed": [{"text": r.text, "reason": r.reason} for r in a.removed],
+    }
+
+
+def story_json(story: Story) -> dict[str, Any]:
+    return {
+        "id": story.id,
+        "headline": story.headline,
+        "updated": _iso(story.updated),
+        "independent_reports": story.independent_reports,
+        "articles": [article_json(a) for a in story.articles],
+    }
+
+
+def brief_json(brief: Brief) -> dict[str, Any]:
+    group_of = {aid: g.id for g in brief.groups for aid in g.article_ids}
+    return {
+        "id": brief.story_id,
+        "headline": brief.headline,
+        "n_articles": len(brief.articles),
+        "independent_reports": brief.independent_reports,
+        "articles": [article_json(a) | {"group": group_of.get(a.id, a.id)} for a in brief.articles],
+        "groups": [
+            {"id": g.id, "article_ids": list(g.article_ids), "wire": g.wire} for g in brief.groups
+        ],
+        "summary": [
+            {
+                "text": s.text,
+                "status": s.status,
+                "citations": [
+                    {"article_id": c.article_id, "start": c.start, "end": c.end, "exact": c.exact}
+                    for c in s.citations
+                ],
+            }
+            for s in brief.summary
+        ],
+        "claims": [
+            {
+                "text": c.text,
+                "status": c.status,
+                "article_ids": list(c.article_ids),
+                "independent_reports": c.independent_reports,
+                "citations": [
+                    {"article_id": x.article_id, "start": x.start, "end": x.end, "exact": x.exact}
+                    for x in c.citations
+                ],
+                **({"values": c.values} if c.values else {}),
+            }
+            for c in brief.claims
+        ],
+    }
+
+
+def _outlet(a: Article) -> str:
+    name = a.outlet or "unknown outlet"
+    return f"{name} (inferred)" if a.outlet and a.outlet_inferred else name
+
+
+def _sources(brief: Brief, article_ids: list[str] | tuple[str, ...]) -> str:
+    by_id = {a.id: a for a in brief.articles}
+    numbers = {a.id: i + 1 for i, a in enumerate(brief.articles)}
+    return ", ".join(f"[{numbers[i]}]" for i in dict.fromkeys(article_ids) if i in by_id)
+
+
+def _reports_line(brief: Brief) -> str:
+    n, k = len(brief.articles), brief.independent_reports
+    return f"{n} article{'s' * (n != 1)}, {k} independent report{'s' * (k != 1)}"
+
+
+def brief_markdown(brief: Brief) -> str:
+    lines = [f"# {brief.headline}", "", f"*{_reports_line(brief)}*", "", "## Summary", ""]
+    for s in brief.summary:
+        label = "" if s.status == "agreed" else f" *({STATUS_LABEL[s.status]})*"
+        lines.append(f"- {s.text}{label} {_sources(brief, [c.article_id for c in s.citations])}")
+    for title, status in (
+        ("Agreed", "agreed"),
+        ("Conflicting", "conflict"),
+        ("Single source", "single"),
+    ):
+        claims = [c for c in brief.claims if c.status == status]
+        if not claims:
+            continue
+        lines += ["", f"## {title}", ""]
+        for c in claims:
+            extra = ""
+            if c.values:
+                extra = " — " + "; ".join(
+                    f"{v}: {_sources(brief, ids)}" for v, ids in c.values.items()
+                )
+            lines.append(
+                f"- {c.text} {_sources(brief, c.article_ids)} "
+                f"({c.independent_reports} report{'s' * (c.independent_reports != 1)}){extra}"
+            )
+    lines += ["", "## Sources", ""]
+    group_of = {aid: g for g in brief.groups for aid in g.article_ids}
+    for i, a in enumerate(brief.articles, start=1):
+        group = group_of.get(a.id)
+        copy = ""
+        if group and len(group.article_ids) > 1:
+            copy = f" — same {group.wire + ' ' if group.wire else ''}wire text as " + _sources(
+                brief, [x for x in group.article_ids if x != a.id]
+            )
+        lines.append(f"{i}. {a.title} — {_outlet(a)}{' ' + a.url if a.url else ''} `{a.id}`{copy}")
+    return "\n".join(lines) + "\n"
+
+
+def print_brief(console: Console, brief: Brief) -> None:
+    body: list[Any] = [Text(_reports_line(brief), style="dim")]
+    summary = Text()
+    for s in brief.summary:
+        summary.append("• ")
+        summary.append(s.text)
+        if s.status != "agreed":
+            summary.append(f" ({STATUS_LABEL[s.status]})", style="yellow")
+        summary.append(
+            " " + _sources(brief, [c.article_id for c in s.citations]) + "\n", style="cyan"
+        )
+    body.append(summary)
+    table = Table(show_header=True, header_style="bold", expand=True, box=None)
+    table.add_column("status", no_wrap=True)
+    table.add_column("claim", ratio=1)
+    table.add_column("sources", no_wrap=True)
+    style = {"agreed": "green", "conflict": "red", "single": "yellow"}
+    shown_single = hidden = 0
+    for c in brief.claims:
+        if c.status == "single":
+            if shown_single >= MAX_SINGLE_SHOWN:
+                hidden += 1
+                continue
+            shown_single += 1
+        text = c.text if not c.values else c.text + "  [" + ", ".join(c.values) + "]"
+        table.add_row(
+            Text(STATUS_LABEL[c.status], style=style[c.status]),
+            escape(text),
+            f"{_sources(brief, c.article_ids)} ×{c.independent_reports}",
+        )
+    body.append(table)
+    if hidden:
+        body.append(
+            Text(
+                f"… {hidden} more single-source claims (--markdown or --json lists all)",
+                style="dim",
+            )
+        )
+    sources = Table(show_header=False, box=None, expand=True)
+    sources.add_column("n", no_wrap=True)
+    sources.add_column("article", ratio=1)
+    group_of = {aid: g for g in brief.groups for aid in g.article_ids}
+    for i, a in enumerate(brief.articles, start=1):
+        group = group_of.get(a.id)
+        note = ""
+        if group and len(group.article_ids) > 1:
+            note = (
+                f"  (same {group.wire + ' ' if group.wire else ''}wire text as "
+                + _sources(brief, [x for x in group.article_ids if x != a.id])
+                + ")"
+            )
+        sources.add_row(f"[{i}]", escape(f"{a.title} — {_outlet(a)} · {a.id}{note}"))
+    body.append(sources)
+    title = escape(brief.headline)
+    subtitle = escape(brief.story_id) if brief.story_id else None
+    console.print(
+        Panel(Group(*body), title=f"[bold]{title}[/bold]", subtitle=subtitle, expand=True)
+    )

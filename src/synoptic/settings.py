@@ -1,0 +1,43 @@
+"""Every user-facing setting, validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synoptic.errors import SettingsError
+
+DEFAULT_DB_URL = "sqlite:///synoptic.db"
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Settings for an :class:`~synoptic.Engine`.
+
+    ``merge_eagerness`` (0..1) is the one knob for story clustering: higher joins more readily.
+    ``duplicate_threshold`` (0..1) is the word-shingle Jaccard similarity above which two texts
+    are near-duplicates; the wire-copy rule derives from it. ``max_bytes`` caps one document.
+    """
+
+    db_url: str = DEFAULT_DB_URL
+    max_bytes: int = 10 * MB
+    merge_eagerness: float = 0.5
+    duplicate_threshold: float = 0.8
+    summary_words: int = 120
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.db_url, str) or "://" not in self.db_url:
+            raise SettingsError(
+                f"db_url {self.db_url!r} is not a database URL; "
+                "use e.g. sqlite:///synoptic.db or postgresql+psycopg://user@host/db"
+            )
+        if not isinstance(self.max_bytes, int) or self.max_bytes < 1024:
+            raise SettingsError(f"max_bytes must be an integer >= 1024, got {self.max_bytes!r}")
+        for name in ("merge_eagerness", "duplicate_threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                raise SettingsError(f"{name} must be a number between 0 and 1, got {value!r}")
+        if not isinstance(self.summary_words, int) or self.summary_words < 10:
+            raise SettingsError(
+                f"summary_words must be an integer >= 10, got {self.summary_words!r}"
+            )

@@ -1,0 +1,487 @@
+"""The store: SQLAlchemy 2 Core over SQLite (WAL) by default, PostgreSQL by URL.
+
+The schema carries a version in ``meta``; :data:`MIGRATIONS` upgrades older stores in order.
+Every article is written in one transaction with its fingerprint, syndication link, membership,
+story and learned-term counts, so a crash mid-ingest leaves either all of it or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from synoptic.errors import NotFound, StoreError
+from synoptic.model import Article, Membership, Rejection, Removed, SyndicationGroup
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta_table = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("seq", Integer, nullable=False, index=True),
+    Column("source_id", Text),
+    Column("origin", Text, nullable=False),
+    Column("url", Text),
+    Column("outlet", Text),
+    Column("outlet_inferred", Boolean, nullable=False, default=False),
+    Column("published", DateTime(timezone=True)),
+    Column("published_inferred", Boolean, nullable=False, default=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("authors", JSON, nullable=False),
+    Column("language", String(16)),
+    Column("wire", Text),
+    Column("removed", JSON, nullable=False),
+    Column("extra", JSON, nullable=False),
+    Column("content_hash", String(64), nullable=False, index=True),
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+)
+fingerprints = Table(
+    "fingerprints",
+    metadata,
+    Column("article_id", String(32), ForeignKey("articles.id"), primary_key=True),
+    Column("doc_sig", LargeBinary, nullable=False),
+    Column("para_sigs", LargeBinary, nullable=False),
+    Column("para_words", JSON, nullable=False),
+    Column("terms", JSON, nullable=False),
+)
+syndication = Table(
+    "syndication",
+    metadata,
+    Column("article_id", String(32), ForeignKey("articles.id"), primary_key=True),
+    Column("group_id", String(32), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("score", Float, nullable=False),
+)
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False, index=True),
+    Column("centroid", JSON, nullable=False),
+    Column("size", Integer, nullable=False),
+)
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("article_id", String(32), ForeignKey("articles.id"), primary_key=True),
+    Column("story_id", String(32), ForeignKey("stories.id"), nullable=False, index=True),
+    Column("score", Float, nullable=False),
+    Column("parts", JSON, nullable=False),
+    Column("runner_up", String(32)),
+)
+term_df = Table(
+    "term_df",
+    metadata,
+    Column("term", String(200), primary_key=True),
+    Column("df", Integer, nullable=False),
+)
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("origin", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("count", Integer, nullable=False),
+    UniqueConstraint("origin", "reason", name="uq_rejection"),
+)
+
+# version -> function that upgrades a store from version-1 to version.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """What one ingest writes for a new article, in one transaction."""
+
+    article: Article
+    doc_sig: bytes
+    para_sigs: bytes
+    para_words: list[int]
+    terms: dict[str, float]
+    group_id: str
+    copy_kind: str
+    copy_score: float
+    membership: Membership
+    new_story: bool
+    centroid: dict[str, float]
+    story_size: int
+
+
+class Store:
+    """All reads and writes of synoptic's state."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except (ArgumentError, ImportError, ModuleNotFoundError) as exc:
+            hint = (
+                " (install the postgres extra: pip install 'synoptic[postgres]')"
+                if "postgres" in url
+                else ""
+            )
+            raise StoreError(f"cannot open database {url!r}: {exc}{hint}") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._ensure_schema()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                existing = set(inspect(conn).get_table_names())
+                if "meta" not in existing:
+                    metadata.create_all(conn)
+                    conn.execute(
+                        meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
+                    )
+                    return
+                version = int(
+                    conn.execute(
+                        select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+                    ).scalar_one()
+                )
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"the database has schema version {version}, newer than this synoptic "
+                        f"understands ({SCHEMA_VERSION}); upgrade synoptic"
+                    )
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    MIGRATIONS[target](conn)
+                metadata.create_all(conn)
+                conn.execute(
+                    update(meta_table)
+                    .where(meta_table.c.key == "schema_version")
+                    .values(value=str(SCHEMA_VERSION))
+                )
+        except OperationalError as exc:
+            raise StoreError(f"cannot open the database: {exc.orig}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def _upsert(
+        self,
+        conn: Connection,
+        table: Table,
+        values: list[dict[str, Any]],
+        keys: list[str],
+        set_: dict[str, Any],
+    ) -> None:
+        if not values:
+            return
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(table)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(table)  # type: ignore[assignment]
+        resolved = {k: (v(stmt.excluded) if callable(v) else v) for k, v in set_.items()}
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=resolved), values)
+
+    def add(self, item: StoredArticle) -> None:
+        """Write one new article and everything derived from it, atomically."""
+        a = item.article
+        stamp = now()
+        with self.transaction() as conn:
+            seq = (conn.execute(select(func.max(articles.c.seq))).scalar() or 0) + 1
+            conn.execute(articles.insert().values(seq=seq, ingested_at=stamp, **article_row(a)))
+            conn.execute(
+                fingerprints.insert().values(
+                    article_id=a.id,
+                    doc_sig=item.doc_sig,
+                    para_sigs=item.para_sigs,
+                    para_words=item.para_words,
+                    terms=item.terms,
+                )
+            )
+            conn.execute(
+                syndication.insert().values(
+                    article_id=a.id,
+                    group_id=item.group_id,
+                    kind=item.copy_kind,
+                    score=item.copy_score,
+                )
+            )
+            m = item.membership
+            if item.new_story:
+                conn.execute(
+                    stories.insert().values(
+                        id=m.story_id,
+                        created=stamp,
+                        updated=stamp,
+                        centroid=item.centroid,
+                        size=item.story_size,
+                    )
+                )
+            else:
+                conn.execute(
+                    update(stories)
+                    .where(stories.c.id == m.story_id)
+                    .values(updated=stamp, centroid=item.centroid, size=item.story_size)
+                )
+            conn.execute(
+                memberships.insert().values(
+                    article_id=a.id,
+                    story_id=m.story_id,
+                    score=m.score,
+                    parts=m.parts,
+                    runner_up=m.runner_up,
+                )
+            )
+            self._upsert(
+                conn,
+                term_df,
+                [{"term": t[:200], "df": 1} for t in item.terms],
+                ["term"],
+                {"df": lambda excluded: term_df.c.df + 1},
+            )
+
+    def reject(self, rejection: Rejection) -> None:
+        stamp = now()
+        with self.transaction() as conn:
+            self._upsert(
+                conn,
+                rejections,
+                [
+                    {
+                        "origin": rejection.origin,
+                        "reason": rejection.reason,
+                        "first_seen": stamp,
+                        "last_seen": stamp,
+                        "count": 1,
+                    }
+                ],
+                ["origin", "reason"],
+                {"last_seen": stamp, "count": lambda excluded: rejections.c.count + 1},
+            )
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def has_article(self, article_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(select(articles.c.id).where(articles.c.id == article_id)).first()
+                is not None
+            )
+
+    def article(self, article_id: str) -> Article:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(articles).where(articles.c.id == article_id)).mappings().first()
+            )
+        if row is None:
+            raise NotFound(f"no article {article_id!r}; `synoptic stories` lists what is stored")
+        return row_article(row)
+
+    def count_articles(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
+
+    def story_rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(stories.c.id, stories.c.created, stories.c.updated, stories.c.size).order_by(
+                    stories.c.updated.desc(), stories.c.id
+                )
+            ).mappings()
+            return [
+                dict(r) | {"created": _aware(r["created"]), "updated": _aware(r["updated"])}
+                for r in rows
+            ]
+
+    def story_row(self, story_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(stories.c.id, stories.c.created, stories.c.updated).where(
+                        stories.c.id == story_id
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no story {story_id!r}; `synoptic stories` lists the stories")
+        return dict(row) | {"created": _aware(row["created"]), "updated": _aware(row["updated"])}
+
+    def story_articles(
+        self, story_id: str
+    ) -> tuple[list[Article], list[SyndicationGroup], list[Membership]]:
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(
+                        articles,
+                        syndication.c.group_id,
+                        memberships.c.score,
+                        memberships.c.parts,
+                        memberships.c.runner_up,
+                    )
+                    .join(memberships, memberships.c.article_id == articles.c.id)
+                    .join(syndication, syndication.c.article_id == articles.c.id)
+                    .where(memberships.c.story_id == story_id)
+                    .order_by(articles.c.seq)
+                )
+                .mappings()
+                .all()
+            )
+        arts = [row_article(r) for r in rows]
+        grouped: dict[str, list[Article]] = {}
+        for row, art in zip(rows, arts, strict=True):
+            grouped.setdefault(row["group_id"], []).append(art)
+        groups = [
+            SyndicationGroup(
+                gid, tuple(a.id for a in members), next((a.wire for a in members if a.wire), None)
+            )
+            for gid, members in grouped.items()
+        ]
+        mships = [
+            Membership(r["id"], story_id, r["score"], dict(r["parts"]), r["runner_up"])
+            for r in rows
+        ]
+        return arts, groups, mships
+
+    def rejection_rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(rejections).order_by(rejections.c.last_seen.desc(), rejections.c.id)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # -- learned state ------------------------------------------------------------------------
+
+    def load_state(self) -> dict[str, Any]:
+        """Everything the learning stages need to continue where the last run stopped."""
+        with self.engine.connect() as conn:
+            df = {r.term: r.df for r in conn.execute(select(term_df))}
+            story_state = [
+                (r.id, r.centroid, r.size)
+                for r in conn.execute(select(stories.c.id, stories.c.centroid, stories.c.size))
+            ]
+            fps = conn.execute(
+                select(
+                    fingerprints.c.article_id,
+                    fingerprints.c.doc_sig,
+                    fingerprints.c.para_sigs,
+                    fingerprints.c.para_words,
+                    articles.c.content_hash,
+                    syndication.c.group_id,
+                    memberships.c.story_id,
+                )
+                .join(articles, articles.c.id == fingerprints.c.article_id)
+                .join(syndication, syndication.c.article_id == fingerprints.c.article_id)
+                .join(memberships, memberships.c.article_id == fingerprints.c.article_id)
+                .order_by(articles.c.seq)
+            ).all()
+        return {"df": df, "n_docs": len(fps), "stories": story_state, "fingerprints": fps}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def article_row(a: Article) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "source_id": a.source_id,
+        "origin": a.origin,
+        "url": a.url,
+        "outlet": a.outlet,
+        "outlet_inferred": a.outlet_inferred,
+        "published": a.published,
+        "published_inferred": a.published_inferred,
+        "title": a.title,
+        "text": a.text,
+        "authors": list(a.authors),
+        "language": a.language,
+        "wire": a.wire,
+        "removed": [{"text": r.text, "reason": r.reason} for r in a.removed],
+        "extra": json.loads(json.dumps(a.extra, default=str)),
+        "content_hash": a.content_hash,
+    }
+
+
+def row_article(row: Any) -> Article:
+    return Article(
+        id=row["id"],
+        title=row["title"],
+        text=row["text"],
+        origin=row["origin"],
+        source_id=row["source_id"],
+        url=row["url"],
+        outlet=row["outlet"],
+        outlet_inferred=bool(row["outlet_inferred"]),
+        published=_aware(row["published"]),
+        published_inferred=bool(row["published_inferred"]),
+        authors=tuple(row["authors"]),
+        language=row["language"],
+        wire=row["wire"],
+        removed=tuple(Removed(r["text"], r["reason"]) for r in row["removed"]),
+        extra=dict(row["extra"]),
+    )

@@ -1,0 +1,167 @@
+"""Text helpers shared by the stages: words, content terms, numbers, dates, sentences."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+_WORD = re.compile(r"[^\W_]+(?:[’'.,-][^\W_]+)*", re.UNICODE)
+_NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
+STOPWORDS = frozenset(ENGLISH_STOP_WORDS) | {
+    "said",
+    "says",
+    "say",
+    "told",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "also",
+    "will",
+    "would",
+    "could",
+    "according",
+    "year",
+    "years",
+}
+
+MONTHS = {
+    "jan": 1,
+    "january": 1,
+    "feb": 2,
+    "february": 2,
+    "mar": 3,
+    "march": 3,
+    "apr": 4,
+    "april": 4,
+    "may": 5,
+    "jun": 6,
+    "june": 6,
+    "jul": 7,
+    "july": 7,
+    "aug": 8,
+    "august": 8,
+    "sep": 9,
+    "sept": 9,
+    "september": 9,
+    "oct": 10,
+    "october": 10,
+    "nov": 11,
+    "november": 11,
+    "dec": 12,
+    "december": 12,
+}
+TERMINAL = (".", "!", "?", "…", '"', "”", "’", "'", ")", ":")
+
+
+def normalise(text: str) -> str:
+    """NFKC, unify quotes and dashes, collapse whitespace."""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return " ".join(text.split())
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens; numbers keep their inner separators ("20,000")."""
+    return [
+        w.casefold().replace("’", "'") for w in _WORD.findall(unicodedata.normalize("NFKC", text))
+    ]
+
+
+def _stem(token: str) -> str:
+    if token.endswith("'s"):
+        token = token[:-2]
+    if len(token) > 5 and token.endswith("ing"):
+        return token[:-3]
+    if len(token) > 4 and token.endswith("ed"):
+        return token[:-2]
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    if len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+        return token[:-1]
+    return token
+
+
+def number_value(token: str) -> str | None:
+    """'20,000' -> '20000', '1.5' -> '1.5'; None when the token is not a number."""
+    if not _NUMBER.match(token):
+        return None
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", token):
+        return token.replace(",", "")
+    return token.replace(",", ".") if token.count(",") == 1 and "." not in token else token
+
+
+def content_terms(text: str) -> list[str]:
+    """Terms that carry meaning: no stopwords, light stemming, numbers and month names normalised.
+
+    "Sept. 3", "September 3" and "Sept 3" all yield the term "3" and "month:9".
+    """
+    out: list[str] = []
+    for token in words(text):
+        token = token.strip(".,'-")
+        if not token:
+            continue
+        value = number_value(token)
+        if value is not None:
+            out.append(value)
+            continue
+        month = MONTHS.get(token)
+        if month is not None and token != "may":
+            out.append(f"month:{month}")
+            continue
+        if token in STOPWORDS or len(token) < 2:
+            continue
+        out.append(_stem(token))
+    return out
+
+
+def shingles(tokens: list[str], size: int) -> set[str]:
+    """Word n-grams; a text shorter than ``size`` yields itself as one shingle."""
+    if len(tokens) < size:
+        return {" ".join(tokens)} if tokens else set()
+    return {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
+
+
+def ends_like_sentence(text: str) -> bool:
+    return text.rstrip().endswith(TERMINAL)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    start: int  # character offsets into the article text
+    end: int
+    paragraph: int
+
+
+class SentenceSplitter:
+    """Rule-based sentence splitting (pysbd) with exact character offsets into the source text.
+
+    pysbd's own offsets are unreliable around repeated whitespace, so each sentence is located in
+    its paragraph with ``str.find`` from a moving cursor.
+    """
+
+    def __init__(self, language: str = "en") -> None:
+        import pysbd
+
+        self._segmenter = pysbd.Segmenter(language=language, clean=False)
+
+    def split(self, text: str) -> list[Sentence]:
+        sentences: list[Sentence] = []
+        offset = 0
+        for index, paragraph in enumerate(text.split("\n\n")):
+            cursor = 0
+            for piece in self._segmenter.segment(paragraph) if paragraph.strip() else []:
+                piece = piece.strip()
+                if not piece:
+                    continue
+                at = paragraph.find(piece, cursor)
+                if at < 0:
+                    continue
+                cursor = at + len(piece)
+                sentences.append(Sentence(piece, offset + at, offset + cursor, index))
+            offset += len(paragraph) + 2
+        return sentences
