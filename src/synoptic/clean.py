@@ -339,7 +339,8 @@ class TextCleaner:
                     return i
                 if reason == "author bio":
                     return self._byline_start(items, i)
-                if reason == "interface label" and _MORE_CONTENT.match(line):
+                bare_label = _wordcount(line) <= 3 and ":" not in line.rstrip(": ")
+                if reason == "interface label" and bare_label and _MORE_CONTENT.match(line):
                     rest = [text for text in following if _wordcount(text) >= 8]
                     if not rest or self._unrelated(head, rest):
                         return i

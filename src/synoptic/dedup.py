@@ -38,7 +38,14 @@ class Fingerprint:
 
     @classmethod
     def from_bytes(
-        cls, content_hash: str, doc: bytes, paras: bytes, paragraph_words: list[int], *, seed: int
+        cls,
+        content_hash: str,
+        doc: bytes,
+        paras: bytes,
+        paragraph_words: list[int],
+        *,
+        seed: int,
+        scheme: str,
     ) -> Fingerprint:
         doc_values = np.frombuffer(doc, dtype=np.uint64)
         num_perm = len(doc_values)
@@ -47,8 +54,8 @@ class Fingerprint:
         )
         return cls(
             content_hash,
-            LeanMinHash(seed=seed, hashvalues=doc_values),
-            tuple(LeanMinHash(seed=seed, hashvalues=v) for v in para_values),
+            LeanMinHash(seed=seed, hashvalues=doc_values, scheme=scheme),
+            tuple(LeanMinHash(seed=seed, hashvalues=v, scheme=scheme) for v in para_values),
             tuple(paragraph_words),
         )
 
@@ -71,6 +78,7 @@ class SyndicationIndex:
         self.threshold = threshold
         self.num_perm = num_perm
         self.seed = seed
+        self.scheme = MinHash(num_perm=num_perm, seed=seed).scheme
         self.paragraph_threshold = max(0.2, threshold - 0.35)
         self.coverage = 0.5
         self.docs_ = MinHashLSH(threshold=threshold, num_perm=num_perm)

@@ -74,7 +74,12 @@ class Engine:
             clusterer.restore_story(story_id, dict(centroid), size)
         for row in state["fingerprints"]:
             fp = Fingerprint.from_bytes(
-                row.content_hash, row.doc_sig, row.para_sigs, list(row.para_words), seed=index.seed
+                row.content_hash,
+                row.doc_sig,
+                row.para_sigs,
+                list(row.para_words),
+                seed=index.seed,
+                scheme=index.scheme,
             )
             index.add(row.article_id, fp)
             self._group_of[row.article_id] = row.group_id

@@ -135,6 +135,7 @@ def now() -> datetime:
 
 
 def _aware(value: datetime | None) -> datetime | None:
+    """Datetimes are stored in UTC; SQLite hands them back naive."""
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -454,7 +455,7 @@ def article_row(a: Article) -> dict[str, Any]:
         "url": a.url,
         "outlet": a.outlet,
         "outlet_inferred": a.outlet_inferred,
-        "published": a.published,
+        "published": a.published.astimezone(UTC) if a.published else None,
         "published_inferred": a.published_inferred,
         "title": a.title,
         "text": a.text,

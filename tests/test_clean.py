@@ -1,0 +1,92 @@
+"""The cleaner recognises boilerplate by kind, on text written for these tests."""
+
+from __future__ import annotations
+
+from synoptic.clean import TextCleaner, split_paragraphs
+from synoptic.outlets import OutletRegistry
+
+cleaner = TextCleaner(registry=OutletRegistry.bundled())
+
+BODY = [
+    "City officials approved the new harbour bridge on Monday after a decade of debate over its cost.",
+    "The bridge will carry four lanes of traffic and a cycle path, and is due to open in 2028.",
+    "Opponents said the money would be better spent on ferries, and promised to challenge the vote.",
+]
+
+
+def test_kinds_of_boilerplate_are_removed_with_reasons() -> None:
+    text = "\n\n".join(
+        [
+            "Live updates",
+            "Harbour bridge approved after decade of debate",
+            "Subscribe to The Daily Planet's morning newsletter",
+            "By Jane Doe and John Roe",
+            "5 min read",
+            "Share this article",
+            "The site of the planned bridge seen from the old pier. (Jane Doe/Daily Planet via Getty Images)",
+            "Photo: AP",
+            BODY[0],
+            BODY[0],
+            BODY[1],
+            "Read more: Ferry strike enters third week",
+            BODY[2] + " AFP",
+        ]
+    )
+    result = cleaner.clean(text)
+    assert result.title == "Harbour bridge approved after decade of debate"
+    assert result.paragraphs == BODY
+    reasons = [r.reason for r in result.removed]
+    for reason in (
+        "interface label",
+        "newsletter prompt",
+        "author byline",
+        "photo caption",
+        "photo credit",
+        "repeated paragraph",
+        "wire credit",
+    ):
+        assert reason in reasons
+    assert result.hints.outlets == ["The Daily Planet"]
+    assert result.hints.authors == ["Jane Doe", "John Roe"]
+    assert result.hints.wire == "AFP"
+
+
+def test_teasers_and_bio_after_the_article_are_cut() -> None:
+    text = "\n".join(
+        [
+            "Harbour bridge approved after decade of debate",
+            *BODY,
+            "Storm closes schools across the north coast",
+            "Schools in six towns were closed on Tuesday as a storm brought winds of up to 120 km/h and the weather service warned of",
+            "Mary Major",
+            "Senior Reporter",
+            "Mary Major is a senior reporter at the Coastal Herald covering transport and city politics for the paper.",
+            "Load more",
+            "Police arrest two after jewellery shop raid in the city centre on Saturday night, officers said.",
+        ]
+    )
+    result = cleaner.clean(text)
+    assert result.paragraphs == BODY
+    removed = {r.text: r.reason for r in result.removed}
+    assert removed["Storm closes schools across the north coast"].startswith("teaser")
+    assert removed["Mary Major"] == "author byline"
+    assert "Coastal Herald" in result.hints.outlets
+
+
+def test_a_subheading_inside_the_article_is_not_a_teaser() -> None:
+    text = "\n\n".join(["Harbour bridge approved", BODY[0], BODY[1], "What happens next", BODY[2]])
+    result = cleaner.clean(text)
+    assert result.paragraphs == [BODY[0], BODY[1], "What happens next", BODY[2]]
+
+
+def test_dateline_names_the_wire_and_date() -> None:
+    text = "Bridge approved\n\nWELLINGTON, March 3, 2025 (Reuters) - " + BODY[0] + "\n\n" + BODY[1]
+    result = cleaner.clean(text)
+    assert result.paragraphs[0] == BODY[0]
+    assert result.hints.wire == "Reuters"
+    assert result.hints.published is not None and result.hints.published.day == 3
+
+
+def test_hard_wrapped_text_is_joined() -> None:
+    wrapped = "The council met on Monday to discuss the harbour bridge and its\ncost, which has risen by a third since the plan was first drawn up\nin 2015."
+    assert split_paragraphs(wrapped) == [" ".join(wrapped.split("\n"))]

@@ -1,0 +1,120 @@
+"""The CLI through typer's runner: outputs, JSON shapes, exit codes, --help."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from synoptic.cli import app
+
+from .conftest import QUAKE_A
+
+runner = CliRunner()
+COMMANDS = ["run", "ingest", "stories", "story", "extract", "brief", "rejections"]
+
+
+def invoke(*args: str, input: str | None = None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_of_every_command(command: str) -> None:
+    result = invoke(command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_top_level_help_lists_commands() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.output
+
+
+def test_run_prints_the_parade_brief(db_url: str, parade_dir: Path) -> None:
+    result = invoke("run", parade_dir, "--db", db_url)
+    assert result.exit_code == 0, result.output
+    assert "3 articles, 2 independent reports" in result.output
+    assert "26 foreign heads of state" in result.output
+    assert result.output.strip().endswith("3 new, 0 duplicates, 0 rejected")
+
+
+def test_ingest_stories_story_json(db_url: str, parade_dir: Path) -> None:
+    result = invoke("ingest", parade_dir, "--db", db_url)
+    assert result.exit_code == 0
+    assert "3 new, 0 duplicates, 0 rejected" in result.output
+    again = invoke("ingest", parade_dir, "--db", db_url)
+    assert "0 new, 3 duplicates, 0 rejected" in again.output
+
+    stories = json.loads(invoke("stories", "--db", db_url, "--json").output)
+    assert len(stories) == 1
+    story = stories[0]
+    assert set(story) == {"id", "headline", "updated", "independent_reports", "articles"}
+    assert story["independent_reports"] == 2
+    assert {"id", "source_id", "title", "outlet", "url", "published"} <= set(story["articles"][0])
+
+    brief = json.loads(invoke("story", story["id"], "--db", db_url, "--json").output)
+    assert brief["id"] == story["id"] and brief["independent_reports"] == 2
+    for sentence in brief["summary"]:
+        assert set(sentence) >= {"text", "citations"}
+        assert {"article_id", "start", "end"} <= set(sentence["citations"][0])
+    statuses = {c["status"] for c in brief["claims"]}
+    assert statuses <= {"agreed", "single", "conflict"} and "agreed" in statuses
+    assert {"text", "status", "article_ids", "independent_reports"} <= set(brief["claims"][0])
+
+    markdown = invoke("story", story["id"], "--db", db_url, "--markdown").output
+    assert markdown.startswith("# ") and "## Agreed" in markdown
+
+
+def test_unknown_story_is_a_usage_error(db_url: str) -> None:
+    result = invoke("story", "s_nope", "--db", db_url)
+    assert result.exit_code == 2
+    assert "synoptic stories" in result.output
+
+
+def test_bad_db_url_is_a_usage_error() -> None:
+    result = invoke("stories", "--db", "not-a-url")
+    assert result.exit_code == 2
+    assert "database URL" in result.output
+
+
+def test_rejections_exit_1_and_are_listed(db_url: str, tmp_path: Path) -> None:
+    docs = tmp_path / "in"
+    docs.mkdir()
+    (docs / "good.txt").write_text(QUAKE_A)
+    (docs / "bad.txt").write_bytes(b"\xff\xfe\x00\x01binary")
+    result = invoke("ingest", docs, "--db", db_url)
+    assert result.exit_code == 1
+    assert "1 new, 0 duplicates, 1 rejected" in result.output
+    listed = json.loads(invoke("rejections", "--db", db_url, "--json").output)
+    assert listed[0]["origin"].endswith("bad.txt") and listed[0]["count"] == 1
+
+
+def test_extract_json_and_explain(parade_dir: Path) -> None:
+    paths = sorted(parade_dir.glob("*.txt"))
+    result = invoke("extract", *paths, "--json")
+    assert result.exit_code == 0
+    objects = [json.loads(line) for line in result.output.splitlines()]
+    assert len(objects) == 3
+    assert {"path", "title", "text", "outlet", "published", "url", "removed"} <= set(objects[0])
+    assert any(r["reason"] == "newsletter prompt" for r in objects[0]["removed"])
+    explained = invoke("extract", paths[2], "--explain")
+    assert "author bio" in explained.output and "teaser of another story" in explained.output
+
+
+def test_brief_of_given_articles(parade_dir: Path) -> None:
+    result = invoke("brief", parade_dir, "--json", "--words", "60", "--check")
+    assert result.exit_code == 0, result.output
+    brief = json.loads(result.output)
+    assert brief["id"] is None and brief["n_articles"] == 3 and brief["independent_reports"] == 2
+    assert len(brief["summary"]) == 1 or sum(len(s["text"].split()) for s in brief["summary"]) <= 60
+
+
+def test_ingest_from_stdin(db_url: str) -> None:
+    line = json.dumps({"id": "x-1", "title": "Quake", "text": QUAKE_A})
+    result = invoke("ingest", "-", "--db", db_url, "--json", input=line + "\n")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["new"]) == 1

@@ -1,0 +1,50 @@
+"""Wire copies, near-duplicates and unrelated texts."""
+
+from __future__ import annotations
+
+from synoptic.dedup import SyndicationIndex
+from synoptic.model import Article, article_id
+
+from .conftest import QUAKE_A, QUAKE_B
+
+WIRE = [p.replace("\n", " ") for p in QUAKE_A.split("\n\n")[1:] if p.strip()]
+
+
+def art(title: str, paragraphs: list[str], url: str = "") -> Article:
+    text = "\n\n".join(paragraphs)
+    return Article(id=article_id(title, text, url), title=title, text=text, url=url)
+
+
+def test_wire_copy_with_own_paragraphs_and_new_headline_is_syndicated() -> None:
+    index = SyndicationIndex()
+    original = art("Strong earthquake strikes southern Chile", WIRE)
+    index.add(original.id, index.fingerprint(original))
+    republished = art(
+        "Chile quake: dozens feared trapped",
+        [
+            "Our correspondent in Santiago said phone lines to the south were down for most of the day.",
+            *WIRE[:3],  # trims the end
+            "Local radio said volunteers from neighbouring towns had arrived with heavy machinery.",
+        ],
+        url="https://example.org/chile",
+    )
+    match = index.match(index.fingerprint(republished))
+    assert match is not None and match.article_id == original.id and match.kind == "syndicated"
+
+
+def test_exact_and_near_duplicates() -> None:
+    index = SyndicationIndex()
+    original = art("Quake", WIRE, url="https://a.example/1")
+    index.add(original.id, index.fingerprint(original))
+    same_text_other_url = art("Quake", WIRE, url="https://b.example/2")
+    assert index.match(index.fingerprint(same_text_other_url)).kind == "exact"
+    edited = art("Quake", [WIRE[0].replace("Tuesday", "Tuesday morning"), *WIRE[1:]])
+    assert index.match(index.fingerprint(edited)).kind in {"near-duplicate", "syndicated"}
+
+
+def test_unrelated_and_same_topic_texts_are_not_copies() -> None:
+    index = SyndicationIndex()
+    original = art("Quake in Chile", WIRE)
+    index.add(original.id, index.fingerprint(original))
+    other = art("Quake in Japan", [p.replace("\n", " ") for p in QUAKE_B.split("\n\n")[1:]])
+    assert index.match(index.fingerprint(other)) is None

@@ -1,0 +1,201 @@
+"""Ingest: idempotence, new stories, and bad input that is rejected without losing anything."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from synoptic import Engine
+from synoptic.store import Store
+
+from .conftest import QUAKE_A, QUAKE_B
+
+
+def test_reingest_adds_nothing(engine: Engine, parade_dir: Path) -> None:
+    first = engine.ingest([parade_dir])
+    again = engine.ingest([parade_dir])
+    assert len(first.new) == 3
+    assert again.new == [] and len(again.duplicates) == 3
+    assert engine.store.count_articles() == 3
+
+
+def test_restart_continues_with_same_ids(db_url: str, parade_dir: Path, tmp_path: Path) -> None:
+    with Engine(db_url) as eng:
+        eng.ingest([parade_dir / "000_3a8454ce8e2e82c1.txt"])
+        first_story = eng.stories()[0].id
+    with Engine(db_url) as eng:  # a new process: state comes back from the store
+        report = eng.ingest([parade_dir])
+        assert len(report.new) == 2 and len(report.duplicates) == 1
+        stories = eng.stories()
+        assert [s.id for s in stories] == [first_story]
+        assert stories[0].independent_reports == 2
+
+
+def test_unrelated_articles_open_new_stories(
+    engine: Engine, parade_dir: Path, tmp_path: Path
+) -> None:
+    engine.ingest([parade_dir])
+    (tmp_path / "quake_chile.txt").write_text(QUAKE_A)
+    (tmp_path / "quake_japan.txt").write_text(QUAKE_B)
+    report = engine.ingest([tmp_path / "quake_chile.txt", tmp_path / "quake_japan.txt"])
+    assert len(report.new) == 2
+    sizes = sorted(len(s.articles) for s in engine.stories())
+    assert sizes == [1, 1, 3]
+
+
+def _bad_inputs(folder: Path) -> dict[str, str]:
+    """file name -> a word its rejection reason must contain."""
+    (folder / "empty.txt").write_text("")
+    (folder / "blob.txt").write_bytes(bytes(range(256)) * 64)
+    (folder / "latin1.txt").write_bytes(
+        "Caf\xe9 owners protest new rules\n\n".encode("latin-1") * 20
+    )
+    with (folder / "huge.txt").open("wb") as handle:
+        handle.truncate(50 * 1024 * 1024)  # a 50 MB file (sparse, cheap to make)
+    (folder / "slides.pdf").write_bytes(b"%PDF-1.4 ...")
+    (folder / "short.txt").write_text("Just a headline\n\nAnd one line.")
+    return {
+        "empty.txt": "empty",
+        "blob.txt": "binary",
+        "latin1.txt": "UTF-8",
+        "huge.txt": "limit",
+        "slides.pdf": "unsupported",
+        "short.txt": "words",
+    }
+
+
+def test_bad_input_is_rejected_with_reasons_and_good_input_lands(
+    engine: Engine, tmp_path: Path, parade_dir: Path
+) -> None:
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    expected = _bad_inputs(batch)
+    (batch / "good.txt").write_text(QUAKE_A)
+    lines = [
+        json.dumps(
+            {
+                "id": "ext-1",
+                "title": "Quake in Japan",
+                "text": QUAKE_B,
+                "outlet": "Wire X",
+                "topic": "quakes",
+            }
+        ),
+        '{"id": "ext-2", "title": "broken", "text": ',
+        json.dumps({"id": "ext-3", "title": "no text"}),
+        json.dumps({"id": "ext-4", "text": QUAKE_A, "published": "last Tuesday"}),
+    ]
+    (batch / "dump.jsonl").write_text("\n".join(lines) + "\n")
+    report = engine.ingest([batch])
+
+    reasons = {r.origin: r.reason for r in report.rejected}
+    for name, word in expected.items():
+        assert word in reasons[str(batch / name)], (name, reasons.get(str(batch / name)))
+    assert "invalid JSON" in reasons[f"{batch / 'dump.jsonl'}:2"]
+    assert "no 'text' or 'html'" in reasons[f"{batch / 'dump.jsonl'}:3"]
+    assert "ISO 8601" in reasons[f"{batch / 'dump.jsonl'}:4"]
+    assert len(report.new) == 2  # good.txt and dump.jsonl line 1
+
+    stored = {a.source_id: a for s in engine.stories() for a in s.articles}
+    assert stored["ext-1"].outlet == "Wire X"
+    assert stored["ext-1"].extra == {"topic": "quakes"}  # unknown fields are kept
+    recorded = {(r["origin"], r["reason"]) for r in engine.rejections()}
+    assert {(r.origin, r.reason) for r in report.rejected} <= recorded
+
+    # the same batch again: nothing new, rejections counted, not duplicated
+    again = engine.ingest([batch])
+    assert again.new == [] and len(again.duplicates) == 2
+    assert len(engine.rejections()) == len(recorded)
+    assert all(r["count"] == 2 for r in engine.rejections())
+
+
+def test_missing_path_and_stdin(engine: Engine, tmp_path: Path) -> None:
+    import io
+
+    report = engine.ingest([tmp_path / "nope.txt"])
+    assert "no such file" in report.rejected[0].reason
+    stream = io.BytesIO((json.dumps({"title": "Quake", "text": QUAKE_B}) + "\nnot json\n").encode())
+    report = engine.ingest(["-"], stdin=stream)
+    assert len(report.new) == 1
+    assert report.rejected[0].origin == "<stdin>:2"
+
+
+def test_sidecar_metadata(engine: Engine, tmp_path: Path) -> None:
+    tmp_path = tmp_path / "docs"
+    tmp_path.mkdir()
+    (tmp_path / "a.txt").write_text(QUAKE_A)
+    (tmp_path / "a.meta.json").write_text(
+        json.dumps(
+            {
+                "url": "https://example.org/quake",
+                "outlet": "Example Times",
+                "published": "2024-05-01T08:00:00+02:00",
+            }
+        )
+    )
+    report = engine.ingest([tmp_path])
+    assert len(report.new) == 1 and not report.rejected
+    article = engine.article(report.new[0])
+    assert article.outlet == "Example Times" and not article.outlet_inferred
+    assert article.url == "https://example.org/quake"
+    assert article.published is not None and article.published.utcoffset() is not None
+    assert article.published == datetime(2024, 5, 1, 6, 0, tzinfo=UTC)  # same instant, kept in UTC
+
+
+def test_html_is_extracted_with_trafilatura(engine: Engine, tmp_path: Path) -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in QUAKE_B.split("\n\n")[1:])
+    html = (
+        "<html><head><title>Deadly quake hits Japan</title>"
+        '<meta property="og:site_name" content="Example News">'
+        '<meta property="article:published_time" content="2024-01-06T09:00:00Z"></head>'
+        "<body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav>"
+        f"<article><h1>Deadly quake hits Japan</h1>{paragraphs}</article>"
+        "<footer>Copyright Example News. All rights reserved.</footer></body></html>"
+    )
+    (tmp_path / "page.html").write_text(html)
+    report = engine.ingest([tmp_path / "page.html"])
+    assert not report.rejected
+    article = engine.article(report.new[0])
+    assert article.title == "Deadly quake hits Japan"
+    assert article.outlet == "Example News"
+    assert "Noto peninsula" in article.text and "Copyright" not in article.text
+    assert article.published is not None and article.published.year == 2024
+
+
+def test_crash_mid_write_leaves_nothing_half_written(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path = tmp_path / "docs"
+    tmp_path.mkdir()
+    (tmp_path / "a.txt").write_text(QUAKE_A)
+    (tmp_path / "b.txt").write_text(QUAKE_B)
+    calls = {"n": 0}
+    original = Store._upsert
+
+    def failing_upsert(self, conn, table, values, keys, set_):
+        if table.name == "term_df":
+            calls["n"] += 1
+            if calls["n"] == 2:  # the second article dies after its rows were inserted
+                raise RuntimeError("simulated crash")
+        return original(self, conn, table, values, keys, set_)
+
+    monkeypatch.setattr(Store, "_upsert", failing_upsert)
+    with Engine(db_url) as eng, pytest.raises(RuntimeError):
+        eng.ingest([tmp_path / "a.txt", tmp_path / "b.txt"])
+    monkeypatch.setattr(Store, "_upsert", original)
+    with Engine(db_url) as eng:
+        assert eng.store.count_articles() == 1
+        assert sum(len(s.articles) for s in eng.stories()) == 1
+        report = eng.ingest([tmp_path])
+        assert len(report.new) == 1 and len(report.duplicates) == 1
+        assert eng.store.count_articles() == 2
+        with eng.store.engine.connect() as conn:
+            from sqlalchemy import func, select
+
+            from synoptic.store import fingerprints, memberships, syndication
+
+            for table in (fingerprints, memberships, syndication):
+                assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 2
