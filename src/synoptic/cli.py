@@ -23,7 +23,7 @@ from rich.table import Table
 from synoptic import engine as engine_module
 from synoptic.brief import check_faithfulness
 from synoptic.engine import Engine
-from synoptic.errors import NotFound, SettingsError, StoreError, SynopticError
+from synoptic.errors import InputRejected, NotFound, SettingsError, StoreError, SynopticError
 from synoptic.model import Article, IngestReport, Rejection
 from synoptic.render import (
     article_json,
@@ -319,6 +319,97 @@ def rejections(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> No
     for r in rows:
         table.add_row(escape(r["origin"]), escape(r["reason"]), str(r["count"]))
     out.print(table)
+
+
+eval_app = typer.Typer(
+    help="Measure synoptic on public datasets (paths are arguments).", no_args_is_help=True
+)
+clustering_app = typer.Typer(
+    help="Stream a dataset through the real engine (fresh temporary store) and score its stories.",
+    no_args_is_help=True,
+)
+eval_app.add_typer(clustering_app, name="clustering")
+app.add_typer(eval_app, name="eval")
+
+Eagerness = Annotated[
+    float,
+    typer.Option(
+        "--merge-eagerness", min=0.0, max=1.0, help="0..1: how readily articles join a story."
+    ),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the shuffled streaming order.")]
+
+
+def _print_scores(scores: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(scores)
+        return
+    table = Table("metric", "value")
+    for key, value in scores.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+def _run_eval(docs: list[Any], eagerness: float, seed: int, as_json: bool) -> None:
+    from synoptic.evaluate import evaluate_clustering
+
+    with Progress(
+        SpinnerColumn(),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("eval", total=len(docs))
+        scores = evaluate_clustering(
+            docs, merge_eagerness=eagerness, seed=seed, progress=lambda: bar.advance(task)
+        )
+    _print_scores(scores, as_json)
+
+
+@clustering_app.command("ecbplus")
+def eval_ecbplus(
+    path: Annotated[Path, typer.Argument(help="The ECB+ folder holding the topic folders.")],
+    topics: Annotated[
+        str | None, typer.Option("--topics", help="Comma-separated topic numbers (default: all).")
+    ] = None,
+    merge_eagerness: Eagerness = 0.8,
+    seed: Seed = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """B-cubed P/R/F1, ARI and V-measure on ECB+ (gold story = topic + ecb/ecbplus)."""
+    from synoptic.evaluate import load_ecbplus
+
+    with errors_to_messages():
+        try:
+            chosen = {int(t) for t in topics.split(",")} if topics else None
+        except ValueError:
+            raise SettingsError(f"--topics takes comma-separated numbers, got {topics!r}") from None
+        try:
+            docs = load_ecbplus(path, chosen)
+        except InputRejected as exc:
+            raise SettingsError(str(exc)) from None
+        _run_eval(docs, merge_eagerness, seed, as_json)
+
+
+@clustering_app.command("multinews")
+def eval_multinews(
+    path: Annotated[Path, typer.Argument(help="A Multi-News CSV with a 'documents' column.")],
+    half: Annotated[str, typer.Option("--half", help="first, second or all rows.")] = "all",
+    merge_eagerness: Eagerness = 0.8,
+    seed: Seed = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """The same metrics on Multi-News, all clusters pooled into one stream."""
+    from synoptic.evaluate import load_multinews
+
+    with errors_to_messages():
+        if half not in ("first", "second", "all"):
+            raise SettingsError(f"--half must be first, second or all, got {half!r}")
+        if not path.is_file():
+            raise SettingsError(f"no such file: {path}")
+        _run_eval(load_multinews(path, half), merge_eagerness, seed, as_json)  # type: ignore[arg-type]
 
 
 def _stdin(paths: list[str]) -> Any:

@@ -14,7 +14,7 @@ from typing import IO, Any
 from synoptic.brief import BriefWriter, story_headline
 from synoptic.cluster import StoryClusterer, article_terms
 from synoptic.dedup import Fingerprint, SyndicationIndex
-from synoptic.errors import InputRejected
+from synoptic.errors import InputRejected, NotFound
 from synoptic.extract import Extractor
 from synoptic.ingest import Reader
 from synoptic.model import (
@@ -182,6 +182,13 @@ class Engine:
     def stories(self) -> list[Story]:
         """Every story, most recently updated first."""
         return [self.story(row["id"]) for row in self.store.story_rows()]
+
+    def story_of(self, article_id: str) -> str:
+        """The id of the story an article is in."""
+        self._load()
+        if article_id not in self._story_of:
+            raise NotFound(f"no article {article_id!r}")
+        return self._story_of[article_id]
 
     def memberships(self, story_id: str) -> list[Membership]:
         self.store.story_row(story_id)

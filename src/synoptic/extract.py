@@ -10,7 +10,7 @@ from synoptic.clean import Cleaned, TextCleaner
 from synoptic.errors import InputRejected
 from synoptic.model import Article, Document, Removed, article_id
 from synoptic.outlets import OutletRegistry
-from synoptic.text import words
+from synoptic.text import ends_like_sentence, words
 
 KNOWN_FIELDS = frozenset(
     {"id", "title", "text", "html", "url", "outlet", "published", "authors", "language"}
@@ -48,7 +48,7 @@ def _authors(value: Any) -> tuple[str, ...]:
 class ExtractOptions:
     """``min_words``: an article with fewer words of clean text is rejected as not an article."""
 
-    min_words: int = 25
+    min_words: int = 12
 
 
 class Extractor:
@@ -94,7 +94,11 @@ class Extractor:
 
     def _article(self, doc: Document, cleaned: Cleaned, page: dict[str, Any]) -> Article:
         meta = doc.meta
-        text = "\n\n".join(cleaned.paragraphs)
+        paragraphs = cleaned.paragraphs
+        if not paragraphs and ends_like_sentence(cleaned.title):
+            # A one-sentence item (a wire flash, a pasted lead): the sentence is also the body.
+            paragraphs = [cleaned.title]
+        text = "\n\n".join(paragraphs)
         n_words = len(words(text))
         if n_words < self.options.min_words:
             raise InputRejected(
@@ -102,7 +106,7 @@ class Extractor:
                 f"only {n_words} words of article text after removing boilerplate "
                 f"(at least {self.options.min_words} needed); is this an article?",
             )
-        title = cleaned.title or cleaned.paragraphs[0][:120]
+        title = cleaned.title or paragraphs[0][:120]
         url = meta.get("url") or page.get("url") or None
         hints = cleaned.hints
 

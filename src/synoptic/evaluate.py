@@ -1,0 +1,176 @@
+"""Evaluation on public datasets: loaders, clustering metrics, and the real engine run on them.
+
+Dataset paths are always arguments (see ``../shared/datasets/README.md`` in a checkout that has
+them); nothing here knows where they live.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import random
+import re
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from synoptic.errors import InputRejected
+from synoptic.model import Document
+
+ECB_DEV_TOPICS = frozenset({2, 5, 12, 18, 21, 23, 34, 35})
+Half = Literal["first", "second", "all"]
+
+
+@dataclass(frozen=True)
+class LabeledDoc:
+    id: str
+    label: str
+    title: str
+    text: str
+    url: str | None = None
+
+    def document(self) -> Document:
+        meta: dict[str, Any] = {"id": self.id, "title": self.title}
+        if self.url:
+            meta["url"] = self.url
+        return Document(self.id, "text", self.text, meta)
+
+
+_SPACE_BEFORE = re.compile(r"\s+([,.;:!?%)\]}'’”])")
+_SPACE_AFTER = re.compile(r"([(\[{$“])\s+")
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    text = " ".join(tokens)
+    text = _SPACE_BEFORE.sub(r"\1", text)
+    text = _SPACE_AFTER.sub(r"\1", text)
+    return text.replace(" n't", "n't").replace(" 's", "'s")
+
+
+def load_ecbplus(root: Path, topics: set[int] | None = None) -> list[LabeledDoc]:
+    """ECB+ documents; gold label = (topic, ecb|ecbplus). The first sentence, when it is a URL,
+    is the article's URL, not text."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputRejected(
+            str(root), "not a folder: pass the ECB+ folder holding the topic folders"
+        )
+    docs: list[LabeledDoc] = []
+    for folder in sorted(root.iterdir(), key=lambda p: (len(p.name), p.name)):
+        if not folder.is_dir() or not folder.name.isdigit():
+            continue
+        topic = int(folder.name)
+        if topics is not None and topic not in topics:
+            continue
+        for path in sorted(folder.glob("*.xml")):
+            sentences: dict[int, list[str]] = defaultdict(list)
+            for token in ET.parse(path).getroot().iter("token"):
+                sentences[int(token.get("sentence", "0"))].append(token.text or "")
+            lines = [detokenize(sentences[k]) for k in sorted(sentences)]
+            url = None
+            if lines and re.match(r"^https?\s*:", lines[0].replace(" ", "")):
+                url = lines.pop(0).replace(" ", "")
+            if not lines:
+                continue
+            kind = "ecbplus" if path.stem.endswith("ecbplus") else "ecb"
+            docs.append(
+                LabeledDoc(path.stem, f"{topic}/{kind}", lines[0], "\n\n".join(lines[1:]), url)
+            )
+    if not docs:
+        raise InputRejected(
+            str(root), "no ECB+ documents found (expected <topic>/<topic>_<n>ecb.xml)"
+        )
+    return docs
+
+
+def load_multinews(path: Path, half: Half = "all") -> list[LabeledDoc]:
+    """Multi-News rows; gold label = row number. ``half`` picks the first or second half."""
+    csv.field_size_limit(sys.maxsize)
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    middle = len(rows) // 2
+    chosen = {"first": range(middle), "second": range(middle, len(rows)), "all": range(len(rows))}[
+        half
+    ]
+    docs: list[LabeledDoc] = []
+    for r in chosen:
+        for d, raw in enumerate(ast.literal_eval(rows[r]["documents"])):
+            paragraphs = [p.strip() for p in re.split(r"\n\s*\n", raw) if p.strip()]
+            if len(paragraphs) < 2:
+                paragraphs = [p.strip() for p in raw.split("\n") if p.strip()]
+            if not paragraphs:
+                continue
+            docs.append(
+                LabeledDoc(f"mn{r}_{d}", str(r), paragraphs[0], "\n\n".join(paragraphs[1:]))
+            )
+    return docs
+
+
+def bcubed(gold: Sequence[str], pred: Sequence[str]) -> tuple[float, float, float]:
+    """B-cubed precision, recall and F1, averaged over items."""
+    pairs = Counter(zip(gold, pred, strict=True))
+    gold_sizes, pred_sizes = Counter(gold), Counter(pred)
+    n = len(gold)
+    precision = sum(c * c / pred_sizes[p] for (_, p), c in pairs.items()) / n
+    recall = sum(c * c / gold_sizes[g] for (g, _), c in pairs.items()) / n
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def clustering_scores(gold: Sequence[str], pred: Sequence[str]) -> dict[str, float | int]:
+    from sklearn.metrics import adjusted_rand_score, v_measure_score
+
+    p, r, f = bcubed(gold, pred)
+    return {
+        "bcubed_precision": round(p, 4),
+        "bcubed_recall": round(r, 4),
+        "bcubed_f1": round(f, 4),
+        "ari": round(float(adjusted_rand_score(gold, pred)), 4),
+        "v_measure": round(float(v_measure_score(gold, pred)), 4),
+        "n_docs": len(gold),
+        "n_gold": len(set(gold)),
+        "n_pred": len(set(pred)),
+    }
+
+
+def evaluate_clustering(
+    docs: Sequence[LabeledDoc],
+    *,
+    merge_eagerness: float = 0.5,
+    seed: int = 0,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, float | int]:
+    """Stream ``docs`` one at a time, in a shuffled order, through a real Engine on a fresh
+    temporary SQLite store; score the stories it forms. A document the engine rejects stands
+    alone as its own predicted story (so rejections cost recall; they are counted)."""
+    from synoptic.engine import Engine
+    from synoptic.settings import Settings
+
+    order = list(docs)
+    random.Random(seed).shuffle(order)
+    gold: list[str] = []
+    pred: list[str] = []
+    rejected = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(db_url=f"sqlite:///{tmp}/eval.db", merge_eagerness=merge_eagerness)
+        with Engine(settings=settings) as engine:
+            for doc in order:
+                report = engine.ingest_items([doc.document()])
+                ids = report.new or report.duplicates
+                if ids:
+                    story = engine.story_of(ids[0])
+                else:
+                    rejected += 1
+                    story = "rejected:" + doc.id
+                gold.append(doc.label)
+                pred.append(story)
+                if progress is not None:
+                    progress()
+    scores = clustering_scores(gold, pred)
+    scores["n_rejected"] = rejected
+    return scores
