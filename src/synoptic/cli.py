@@ -207,8 +207,16 @@ def story(
     as_json: JsonOption = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown.")] = False,
     words: Annotated[int, typer.Option(help="Summary length in words.", min=10)] = 120,
+    why: Annotated[
+        bool,
+        typer.Option("--why", help="Explain why each article is in the story, and the runner-up."),
+    ] = False,
 ) -> None:
     """Print one story's brief: summary with citations, claims, sources."""
+    if why:
+        with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+            _print_why(eng, story_id, as_json)
+        return
     if as_json and markdown:
         err.print("[red]error:[/red] choose one of --json and --markdown")
         raise typer.Exit(EXIT_USAGE)
@@ -220,6 +228,69 @@ def story(
             sys.stdout.write(brief_markdown(brief))
         else:
             print_brief(out, brief)
+
+
+def _print_why(eng: Engine, story_id: str, as_json: bool) -> None:
+    story = eng.story(story_id)
+    memberships = {m.article_id: m for m in eng.memberships(story.id)}
+    rows: list[dict[str, Any]] = []
+    for a in story.articles:
+        m = memberships[a.id]
+        runner: dict[str, str | None] | None = None
+        if m.runner_up:
+            try:
+                runner = {"id": m.runner_up, "headline": eng.story(m.runner_up).headline}
+            except NotFound:
+                runner = {"id": m.runner_up, "headline": None}
+        rows.append(
+            {"article": article_json(a), "score": m.score, "parts": m.parts, "runner_up": runner}
+        )
+    if as_json:
+        _print_json({"id": story.id, "headline": story.headline, "articles": rows})
+        return
+    out.print(f"[bold]{escape(story.headline)}[/bold]  ({story.id})")
+    for row in rows:
+        parts = row["parts"]
+        if "copy_of" in parts:
+            reason = f"a copy of an article already here (copy score {parts.get('copy_score')})"
+        elif "moved_by_user" in parts:
+            reason = "moved here by a merge or split"
+        elif "best_existing" in parts:
+            reason = f"opened the story (best existing story scored {parts['best_existing']}, needed {parts['threshold']})"
+        else:
+            shown = ", ".join(f"{k} {v}" for k, v in parts.items() if k != "threshold")
+            reason = f"joined with probability {row['score']} ≥ {parts.get('threshold')} ({shown})"
+        runner = row["runner_up"]
+        runner_text = (
+            f"; runner-up {runner['id']} {escape(runner['headline'] or '')}" if runner else ""
+        )
+        out.print(
+            f"• {escape(row['article']['title'])} [dim]{row['article']['id']}[/dim]\n  {escape(reason)}{runner_text}"
+        )
+
+
+@app.command()
+def merge(
+    keep: Annotated[str, typer.Argument(help="The story that stays.")],
+    other: Annotated[str, typer.Argument(help="The story merged into it; its id keeps resolving.")],
+    db: DbOption = DEFAULT_DB_URL,
+) -> None:
+    """Merge two stories that tell one event. Persisted; later articles see one story."""
+    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        kept = eng.merge(keep, other)
+        out.print(f"merged {other} into {kept}")
+
+
+@app.command()
+def split(
+    story_id: Annotated[str, typer.Argument(help="The story to split.")],
+    article_ids: Annotated[list[str], typer.Argument(help="Articles to move into a new story.")],
+    db: DbOption = DEFAULT_DB_URL,
+) -> None:
+    """Move articles out of a story into a new one. The two are never merged again automatically."""
+    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        new_id = eng.split(story_id, article_ids)
+        out.print(f"split {len(set(article_ids))} article(s) from {story_id} into {new_id}")
 
 
 @app.command()

@@ -1,40 +1,133 @@
-"""Online story clustering: each new article joins the most similar story or opens a new one.
+"""Online story clustering: each new article joins the most likely story or opens a new one.
 
-First version: sparse TF-IDF over content terms (title terms count double), document
-frequencies learned from the stream, cosine similarity to each candidate story's centroid.
-Candidates come from an inverted index (term -> stories), never from a scan of every story.
-One setting, ``merge_eagerness`` in [0, 1], sets the join threshold.
+An article is compared with candidate stories found through an inverted index (term -> stories),
+never with every story. For each candidate, five similarities are computed, each a cosine of
+idf-weighted vectors learned from the stream:
+
+* ``body``: content terms of title and text (title terms count double);
+* ``title``: content terms of titles only;
+* ``entities``: names (runs of capitalised words; model-free);
+* ``numbers``: figures and calendar days;
+* ``time``: closeness in publication time, when both sides have one (0 otherwise), and a flag
+  saying whether they do.
+
+A logistic model combines them into the probability that the article belongs to the story. Its
+weights are learned on dev data (``benchmarks/train_clusterer.py`` writes
+``data/cluster_model.json``), not hand-picked. The one user-facing setting, ``merge_eagerness``
+in [0, 1], sets the probability needed to join: ``1 - merge_eagerness``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
 
 from synoptic.errors import SettingsError
 from synoptic.model import Article
-from synoptic.text import content_terms
+from synoptic.text import content_terms, name_phrases, numbers_and_dates
 
-MAX_CENTROID_TERMS = 300
+MAX_TERMS = 300
+LATE_MERGE = 0.95
 CANDIDATE_TERMS = 25
-MAX_CANDIDATES = 200
+MAX_CANDIDATES = 50
+FEATURES = ("body", "title", "entities", "numbers", "time", "has_time")
+# Products let a linear model say "similar words but different names is not the same event".
+INTERACTIONS = {
+    "body_x_entities": ("body", "entities"),
+    "title_x_entities": ("title", "entities"),
+    "body_sq": ("body", "body"),
+    "entities_sq": ("entities", "entities"),
+}
+MODEL_INPUTS = FEATURES + tuple(INTERACTIONS)
+CHANNELS = ("body", "title", "entities", "numbers")
+PREFIX = {"body": "", "title": "t:", "entities": "e:", "numbers": "n:"}
 
 
-def article_terms(article: Article) -> dict[str, float]:
-    """Raw term counts for an article: title terms count double, body capped at 600 terms."""
-    counts: Counter[str] = Counter()
+def _top(counts: dict[str, float], n: int) -> dict[str, float]:
+    if len(counts) <= n:
+        return counts
+    keep = sorted(counts, key=counts.__getitem__, reverse=True)[:n]
+    return {t: counts[t] for t in keep}
+
+
+def article_features(article: Article) -> dict[str, Any]:
+    """What the clusterer needs of an article: term counts per channel and the publication day."""
+    body: Counter[str] = Counter()
     for term in content_terms(article.title):
-        counts[term] += 2
-    for term in content_terms(article.text)[:600]:
-        counts[term] += 1
-    return {t: float(c) for t, c in counts.items() if not t.startswith("month:")}
+        body[term] += 2
+    body.update(content_terms(article.text)[:600])
+    head = article.title + "\n" + article.text[:3000]
+    return {
+        "body": {t: float(c) for t, c in body.items() if not t.startswith("month:")},
+        "title": {t: 1.0 for t in content_terms(article.title) if not t.startswith("month:")},
+        "entities": {t: float(c) for t, c in Counter(name_phrases(head)).items()},
+        "numbers": {t: float(c) for t, c in Counter(numbers_and_dates(head)).items()},
+        "day": article.published.timestamp() / 86400 if article.published else None,
+    }
 
 
 @dataclass
 class StoryState:
-    centroid: dict[str, float] = field(default_factory=dict)  # summed sublinear tf
+    """A story as the clusterer sees it: summed sublinear term weights per channel."""
+
+    channels: dict[str, dict[str, float]] = field(default_factory=lambda: {c: {} for c in CHANNELS})
     size: int = 0
+    first_day: float | None = None
+    last_day: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "channels": self.channels,
+            "size": self.size,
+            "days": [self.first_day, self.last_day],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StoryState:
+        channels = {c: dict(data.get("channels", {}).get(c, {})) for c in CHANNELS}
+        first, last = data.get("days", [None, None])
+        return cls(channels, int(data.get("size", 0)), first, last)
+
+    def joined(self, feats: dict[str, Any]) -> StoryState:
+        channels = {}
+        for c in CHANNELS:
+            merged = dict(self.channels[c])
+            for t, v in feats[c].items():
+                merged[t] = merged.get(t, 0.0) + 1.0 + math.log(v)
+            channels[c] = _top(merged, MAX_TERMS)
+        day = feats["day"]
+        days = [d for d in (self.first_day, self.last_day, day) if d is not None]
+        return StoryState(channels, self.size + 1, min(days, default=None), max(days, default=None))
+
+
+@dataclass(frozen=True)
+class ClusterModel:
+    """Logistic weights over :data:`MODEL_INPUTS` (the features and their products)."""
+
+    weights: dict[str, float]
+    bias: float
+
+    @classmethod
+    def bundled(cls) -> ClusterModel:
+        raw = json.loads(
+            resources.files("synoptic").joinpath("data/cluster_model.json").read_text()
+        )
+        return cls({f: float(raw["weights"][f]) for f in MODEL_INPUTS}, float(raw["bias"]))
+
+    @staticmethod
+    def inputs(features: dict[str, float]) -> list[float]:
+        values = [features[f] for f in FEATURES]
+        values += [features[a] * features[b] for a, b in INTERACTIONS.values()]
+        return values
+
+    def probability(self, features: dict[str, float]) -> float:
+        inputs = self.inputs(features)
+        z = self.bias + sum(self.weights[f] * v for f, v in zip(MODEL_INPUTS, inputs, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 @dataclass(frozen=True)
@@ -44,98 +137,162 @@ class Assignment:
     new_story: bool
     parts: dict[str, float]
     runner_up: str | None
-    centroid: dict[str, float]  # the story's centroid after this article joins
-    size: int
+    state: StoryState  # the story after this article joins
+    runner_up_score: float = 0.0
 
 
 class StoryClusterer:
-    """Estimator-shaped: inert constructor, ``assign`` (pure) + ``commit`` / ``partial_fit``."""
+    """Estimator-shaped: an inert constructor; ``assign`` (pure) then ``commit`` learns one
+    article; ``partial_fit`` does both for a batch. Learned state ends in ``_``."""
 
-    def __init__(self, *, merge_eagerness: float = 0.5) -> None:
-        if not 0.0 <= merge_eagerness <= 1.0:
-            raise SettingsError(f"merge_eagerness must be between 0 and 1, got {merge_eagerness}")
+    def __init__(self, *, merge_eagerness: float = 0.5, model: ClusterModel | None = None) -> None:
+        if not isinstance(merge_eagerness, int | float) or not 0.0 <= merge_eagerness <= 1.0:
+            raise SettingsError(f"merge_eagerness must be between 0 and 1, got {merge_eagerness!r}")
         self.merge_eagerness = merge_eagerness
-        self.threshold = 0.45 - 0.3 * merge_eagerness
+        self.model = model or ClusterModel.bundled()
+        self.threshold = min(0.99, max(0.01, 1.0 - merge_eagerness))
+        # An article that fits a second story this well joins the two stories (a late merge).
+        self.late_merge_threshold = max(self.threshold, LATE_MERGE)
         self.n_docs_ = 0
         self.df_: Counter[str] = Counter()
         self.stories_: dict[str, StoryState] = {}
         self.postings_: dict[str, set[str]] = {}
+        self._norms: dict[tuple[str, str], tuple[int, float]] = {}
 
     # -- weighting ----------------------------------------------------------------------------
 
-    def idf(self, term: str) -> float:
-        return math.log((self.n_docs_ + 2) / (self.df_.get(term, 0) + 1)) + 1.0
+    def idf(self, key: str) -> float:
+        return math.log((self.n_docs_ + 2) / (self.df_.get(key, 0) + 1)) + 1.0
 
-    def _weighted(self, tf: dict[str, float]) -> dict[str, float]:
-        vec = {t: (1.0 + math.log(c)) * self.idf(t) for t, c in tf.items() if c > 0}
+    def _norm(self, story_id: str, channel: str) -> float:
+        """|story vector| in a channel, cached until the stream has grown by 5%."""
+        cached = self._norms.get((story_id, channel))
+        if cached is not None and self.n_docs_ <= cached[0] * 1.05 + 1:
+            return cached[1]
+        prefix = PREFIX[channel]
+        values = self.stories_[story_id].channels[channel]
+        norm = math.sqrt(sum((v * self.idf(prefix + t)) ** 2 for t, v in values.items())) or 1.0
+        self._norms[(story_id, channel)] = (self.n_docs_, norm)
+        return norm
+
+    def _vector(self, channel: str, counts: dict[str, float]) -> dict[str, float]:
+        prefix = PREFIX[channel]
+        vec = {t: (1.0 + math.log(c)) * self.idf(prefix + t) for t, c in counts.items() if c > 0}
         norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
         return {t: v / norm for t, v in vec.items()}
 
+    def features(
+        self, vectors: dict[str, dict[str, float]], day: float | None, story_id: str
+    ) -> dict[str, float]:
+        story = self.stories_[story_id]
+        out: dict[str, float] = {}
+        for channel in CHANNELS:
+            prefix = PREFIX[channel]
+            values = story.channels[channel]
+            dot = sum(
+                w * values.get(t, 0.0) * self.idf(prefix + t) for t, w in vectors[channel].items()
+            )
+            out[channel] = dot / self._norm(story_id, channel)
+        if day is not None and story.first_day is not None and story.last_day is not None:
+            gap = max(0.0, story.first_day - day, day - story.last_day)
+            out["time"], out["has_time"] = math.exp(-gap / 3.0), 1.0
+        else:
+            out["time"], out["has_time"] = 0.0, 0.0
+        return out
+
+    def vectors(self, feats: dict[str, Any]) -> dict[str, dict[str, float]]:
+        return {c: self._vector(c, feats[c]) for c in CHANNELS}
+
+    def candidates(self, vectors: dict[str, dict[str, float]]) -> list[str]:
+        keys = sorted(vectors["body"], key=vectors["body"].__getitem__, reverse=True)[
+            :CANDIDATE_TERMS
+        ]
+        keys += [
+            "e:" + e
+            for e in sorted(vectors["entities"], key=vectors["entities"].__getitem__, reverse=True)[
+                :10
+            ]
+        ]
+        found: Counter[str] = Counter()
+        for key in keys:
+            for story in self.postings_.get(key, ()):
+                found[story] += 1
+        return [s for s, _ in found.most_common(MAX_CANDIDATES)]
+
+    def score(self, feats: dict[str, Any]) -> list[tuple[float, str, dict[str, float]]]:
+        """(probability, story id, features) for each candidate story, best first."""
+        vectors = self.vectors(feats)
+        scored = []
+        for story_id in self.candidates(vectors):
+            f = self.features(vectors, feats["day"], story_id)
+            scored.append((self.model.probability(f), story_id, f))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        return scored
+
     # -- assignment ---------------------------------------------------------------------------
 
-    def candidates(self, vec: dict[str, float]) -> set[str]:
-        top = sorted(vec, key=vec.__getitem__, reverse=True)[:CANDIDATE_TERMS]
-        found: Counter[str] = Counter()
-        for term in top:
-            for story in self.postings_.get(term, ()):
-                found[story] += 1
-        return {s for s, _ in found.most_common(MAX_CANDIDATES)}
-
-    def similarity(self, vec: dict[str, float], story_id: str) -> float:
-        story = self._weighted(self.stories_[story_id].centroid)
-        return sum(w * story.get(t, 0.0) for t, w in vec.items())
-
     def assign(
-        self, article_id: str, tf: dict[str, float], *, forced: str | None = None
+        self,
+        article_id: str,
+        feats: dict[str, Any],
+        *,
+        forced: str | None = None,
+        excluded: frozenset[str] = frozenset(),
     ) -> Assignment:
-        """Where ``tf`` would go. Pure: nothing changes until :meth:`commit`."""
-        vec = self._weighted(tf)
-        scored = sorted(((self.similarity(vec, s), s) for s in self.candidates(vec)), reverse=True)
-        runner_up: str | None = None
+        """Where an article goes. Pure: nothing is learned until :meth:`commit`."""
+        scored = [s for s in self.score(feats) if s[1] not in excluded]
+        runner_up: str | None
         if forced is not None and forced in self.stories_:
-            story_id, score, new = forced, self.similarity(vec, forced), False
-            parts = {"syndicated_copy": 1.0, "cosine": round(score, 4)}
-            runner_up = next((s for _, s in scored if s != forced), None)
+            story_id, new = forced, False
+            own = next((s for s in scored if s[1] == forced), None)
+            score = own[0] if own else 1.0
+            parts = {"syndicated_copy": 1.0, **(own[2] if own else {})}
+            runner_up = next((s[1] for s in scored if s[1] != forced), None)
         elif scored and scored[0][0] >= self.threshold:
-            score, story_id = scored[0]
+            score, story_id, parts = scored[0]
+            parts = dict(parts)
             new = False
-            parts = {"cosine": round(score, 4), "threshold": round(self.threshold, 4)}
             runner_up = scored[1][1] if len(scored) > 1 else None
         else:
             story_id, score, new = "s_" + article_id.removeprefix("a_"), 1.0, True
-            best = scored[0][0] if scored else 0.0
-            parts = {"best_existing": round(best, 4), "threshold": round(self.threshold, 4)}
+            parts = {"best_existing": round(scored[0][0], 4) if scored else 0.0}
             runner_up = scored[0][1] if scored else None
-        state = self.stories_.get(story_id, StoryState())
-        centroid = dict(state.centroid)
-        for t, c in tf.items():
-            centroid[t] = centroid.get(t, 0.0) + 1.0 + math.log(c)
-        if len(centroid) > MAX_CENTROID_TERMS:
-            keep = sorted(centroid, key=centroid.__getitem__, reverse=True)[:MAX_CENTROID_TERMS]
-            centroid = {t: centroid[t] for t in keep}
+        parts = {k: round(v, 4) for k, v in parts.items()} | {"threshold": round(self.threshold, 4)}
+        state = self.stories_.get(story_id, StoryState()).joined(feats)
+        runner_score = next((s[0] for s in scored if s[1] == runner_up), 0.0)
         return Assignment(
-            story_id, round(score, 4), new, parts, runner_up, centroid, state.size + 1
+            story_id, round(score, 4), new, parts, runner_up, state, round(runner_score, 4)
         )
 
-    def commit(self, tf: dict[str, float], assignment: Assignment) -> None:
+    def commit(self, feats: dict[str, Any], assignment: Assignment) -> None:
         """Learn from one article after its assignment was stored."""
         self.n_docs_ += 1
-        self.df_.update(tf.keys())
-        self.restore_story(assignment.story_id, assignment.centroid, assignment.size)
+        for channel in CHANNELS:
+            self.df_.update(PREFIX[channel] + t for t in feats[channel])
+        self.restore_story(assignment.story_id, assignment.state)
 
-    def partial_fit(self, items: list[tuple[str, dict[str, float]]]) -> list[Assignment]:
-        out = []
-        for article_id, tf in items:
-            assignment = self.assign(article_id, tf)
-            self.commit(tf, assignment)
-            out.append(assignment)
-        return out
+    def partial_fit(self, items: list[tuple[str, dict[str, Any]]]) -> StoryClusterer:
+        for article_id, feats in items:
+            self.commit(feats, self.assign(article_id, feats))
+        return self
 
-    def restore_story(self, story_id: str, centroid: dict[str, float], size: int) -> None:
+    def restore_story(self, story_id: str, state: StoryState) -> None:
         old = self.stories_.get(story_id)
         if old is not None:
-            for term in old.centroid:
-                self.postings_.get(term, set()).discard(story_id)
-        self.stories_[story_id] = StoryState(centroid, size)
-        for term in centroid:
-            self.postings_.setdefault(term, set()).add(story_id)
+            for key in self._posting_keys(old):
+                self.postings_.get(key, set()).discard(story_id)
+        self.stories_[story_id] = state
+        for key in self._posting_keys(state):
+            self.postings_.setdefault(key, set()).add(story_id)
+        for channel in CHANNELS:
+            self._norms.pop((story_id, channel), None)
+
+    def drop_story(self, story_id: str) -> None:
+        old = self.stories_.pop(story_id, None)
+        if old is not None:
+            for key in self._posting_keys(old):
+                self.postings_.get(key, set()).discard(story_id)
+
+    @staticmethod
+    def _posting_keys(state: StoryState) -> list[str]:
+        return list(state.channels["body"]) + ["e:" + e for e in state.channels["entities"]]

@@ -7,14 +7,15 @@ restart continues exactly where the last run stopped and a replay of the same in
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
 from synoptic.brief import BriefWriter, story_headline
-from synoptic.cluster import StoryClusterer, article_terms
+from synoptic.cluster import Assignment, ClusterModel, StoryClusterer, StoryState, article_features
 from synoptic.dedup import Fingerprint, SyndicationIndex
-from synoptic.errors import InputRejected, NotFound
+from synoptic.errors import InputRejected, NotFound, SettingsError
 from synoptic.extract import Extractor
 from synoptic.ingest import Reader
 from synoptic.model import (
@@ -36,7 +37,14 @@ Progress = Callable[[Article | Rejection | None], None]
 class Engine:
     """synoptic's library entry point; the CLI and the web app call only this."""
 
-    def __init__(self, db_url: str | None = None, *, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        db_url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        cluster_model: ClusterModel | None = None,
+    ) -> None:
+        """``cluster_model`` is the expert override of the bundled clustering weights."""
         if settings is None:
             settings = Settings(db_url=db_url) if db_url else Settings()
         elif db_url is not None:
@@ -46,8 +54,10 @@ class Engine:
         self.reader = Reader(max_bytes=settings.max_bytes)
         self.extractor = Extractor()
         self.writer = BriefWriter(words=settings.summary_words)
+        self.cluster_model = cluster_model
         self._index: SyndicationIndex | None = None
         self._clusterer: StoryClusterer | None = None
+        self._separations: set[frozenset[str]] | None = None
         self._group_of: dict[str, str] = {}
         self._story_of: dict[str, str] = {}
 
@@ -66,12 +76,14 @@ class Engine:
         if self._index is not None and self._clusterer is not None:
             return self._index, self._clusterer
         index = SyndicationIndex(threshold=self.settings.duplicate_threshold)
-        clusterer = StoryClusterer(merge_eagerness=self.settings.merge_eagerness)
+        clusterer = StoryClusterer(
+            merge_eagerness=self.settings.merge_eagerness, model=self.cluster_model
+        )
         state = self.store.load_state()
         clusterer.df_.update(state["df"])
         clusterer.n_docs_ = state["n_docs"]
-        for story_id, centroid, size in state["stories"]:
-            clusterer.restore_story(story_id, dict(centroid), size)
+        for story_id, centroid, _size in state["stories"]:
+            clusterer.restore_story(story_id, StoryState.from_json(centroid))
         for row in state["fingerprints"]:
             fp = Fingerprint.from_bytes(
                 row.content_hash,
@@ -129,7 +141,7 @@ class Engine:
         index, clusterer = self._load()
         fp = index.fingerprint(article)
         copy = index.match(fp)
-        terms = article_terms(article)
+        terms = article_features(article)
         if copy is not None:
             group_id = self._group_of.get(copy.article_id, copy.article_id)
             forced = self._story_of.get(copy.article_id)
@@ -159,21 +171,129 @@ class Engine:
                 copy_score=score,
                 membership=membership,
                 new_story=assignment.new_story,
-                centroid=assignment.centroid,
-                story_size=assignment.size,
+                centroid=assignment.state.to_json(),
+                story_size=assignment.state.size,
             )
         )
         index.add(article.id, fp)
         clusterer.commit(terms, assignment)
         self._group_of[article.id] = group_id
         self._story_of[article.id] = assignment.story_id
+        self._late_merge(assignment)
         return membership
+
+    def _late_merge(self, assignment: Assignment) -> None:
+        """When an article fits two stories about equally well, they are one event: merge them
+        (the older id stays; the other resolves to it). Never undoes a user's split."""
+        clusterer = self._clusterer
+        other = assignment.runner_up
+        if (
+            clusterer is None
+            or assignment.new_story
+            or other is None
+            or other not in clusterer.stories_
+            or assignment.runner_up_score < clusterer.late_merge_threshold
+            or frozenset((assignment.story_id, other)) in self._separated()
+        ):
+            return
+        keep, gone = sorted((assignment.story_id, other))
+        moved = [a for a, s in self._story_of.items() if s == gone]
+        states: dict[str, dict[str, Any]] = {}
+
+        def recompute(conn: Any, story_ids: list[str]) -> dict[str, dict[str, Any]]:
+            states.update(self._states(conn, story_ids))
+            return states
+
+        self.store.move_articles(
+            moved,
+            keep,
+            states=recompute,
+            alias_from=gone,
+            correction={"kind": "merge", "into": keep, "from": gone, "automatic": True},
+        )
+        clusterer.drop_story(gone)
+        clusterer.restore_story(keep, StoryState.from_json(states[keep]))
+        for article_id in moved:
+            self._story_of[article_id] = keep
+
+    def _separated(self) -> set[frozenset[str]]:
+        if self._separations is None:
+            self._separations = self.store.separated()
+        return self._separations
+
+    # -- corrections --------------------------------------------------------------------------
+
+    def _states(self, conn: Any, story_ids: list[str]) -> dict[str, dict[str, Any]]:
+        out = {}
+        for story_id in story_ids:
+            state = StoryState()
+            for feats in self.store.member_features(conn, story_id):
+                state = state.joined(feats)
+            out[story_id] = state.to_json()
+        return out
+
+    def _forget_state(self) -> None:
+        """Learned state is reloaded from the store on next use (after a correction)."""
+        self._index = self._clusterer = None
+        self._separations = None
+        self._group_of.clear()
+        self._story_of.clear()
+
+    def merge(self, keep: str, other: str, *, automatic: bool = False) -> str:
+        """Merge story ``other`` into ``keep``; ``other`` stays resolvable as an alias."""
+        keep, other = self.store.resolve(keep), self.store.resolve(other)
+        self.store.story_row(keep)
+        self.store.story_row(other)
+        if keep == other:
+            raise SettingsError(f"{keep} and {other} are already one story")
+        moved = [m.article_id for m in self.store.story_articles(other)[2]]
+        self.store.move_articles(
+            moved,
+            keep,
+            states=self._states,
+            alias_from=other,
+            correction={"kind": "merge", "into": keep, "from": other, "automatic": automatic},
+        )
+        self._forget_state()
+        return keep
+
+    def split(self, story_id: str, article_ids: list[str]) -> str:
+        """Move ``article_ids`` out of a story into a new one; the two are never merged again
+        automatically, so a split article never drifts back."""
+        story_id = self.store.resolve(story_id)
+        members = {m.article_id for m in self.store.story_articles(story_id)[2]}
+        self.store.story_row(story_id)
+        strangers = [a for a in article_ids if a not in members]
+        if strangers:
+            raise NotFound(
+                f"{', '.join(strangers)} not in story {story_id}; `synoptic story {story_id}` lists its articles"
+            )
+        if not article_ids or set(article_ids) >= members:
+            raise SettingsError("name some, but not all, of the story's articles to split off")
+        digest = hashlib.sha256(("split\0" + "\0".join(sorted(article_ids))).encode()).hexdigest()[
+            :16
+        ]
+        new_id = "s_" + digest
+        self.store.move_articles(
+            list(dict.fromkeys(article_ids)),
+            new_id,
+            states=self._states,
+            separate_from=story_id,
+            correction={
+                "kind": "split",
+                "from": story_id,
+                "into": new_id,
+                "articles": sorted(article_ids),
+            },
+        )
+        self._forget_state()
+        return new_id
 
     # -- reading ------------------------------------------------------------------------------
 
     def story(self, story_id: str) -> Story:
         row = self.store.story_row(story_id)
-        arts, groups, _ = self.store.story_articles(story_id)
+        arts, groups, _ = self.store.story_articles(row["id"])
         headline = story_headline(arts)
         return Story(
             row["id"], headline, row["created"], row["updated"], tuple(arts), tuple(groups)

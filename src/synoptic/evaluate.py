@@ -144,6 +144,7 @@ def evaluate_clustering(
     merge_eagerness: float = 0.5,
     seed: int = 0,
     progress: Callable[[], None] | None = None,
+    model: Any = None,
 ) -> dict[str, float | int]:
     """Stream ``docs`` one at a time, in a shuffled order, through a real Engine on a fresh
     temporary SQLite store; score the stories it forms. A document the engine rejects stands
@@ -158,7 +159,7 @@ def evaluate_clustering(
     rejected = 0
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(db_url=f"sqlite:///{tmp}/eval.db", merge_eagerness=merge_eagerness)
-        with Engine(settings=settings) as engine:
+        with Engine(settings=settings, cluster_model=model) as engine:
             for doc in order:
                 report = engine.ingest_items([doc.document()])
                 ids = report.new or report.duplicates

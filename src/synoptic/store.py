@@ -126,6 +126,27 @@ rejections = Table(
     UniqueConstraint("origin", "reason", name="uq_rejection"),
 )
 
+story_aliases = Table(
+    "story_aliases",
+    metadata,
+    Column("old_id", String(32), primary_key=True),
+    Column("new_id", String(32), nullable=False),
+)
+separations = Table(  # stories a user split apart: never merged again automatically
+    "separations",
+    metadata,
+    Column("story_a", String(32), primary_key=True),
+    Column("story_b", String(32), primary_key=True),
+)
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
 # version -> function that upgrades a store from version-1 to version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
@@ -149,13 +170,13 @@ class StoredArticle:
     doc_sig: bytes
     para_sigs: bytes
     para_words: list[int]
-    terms: dict[str, float]
+    terms: dict[str, Any]
     group_id: str
     copy_kind: str
     copy_score: float
     membership: Membership
     new_story: bool
-    centroid: dict[str, float]
+    centroid: dict[str, Any]
     story_size: int
 
 
@@ -293,7 +314,7 @@ class Store:
             self._upsert(
                 conn,
                 term_df,
-                [{"term": t[:200], "df": 1} for t in item.terms],
+                [{"term": t[:200], "df": 1} for t in df_keys(item.terms)],
                 ["term"],
                 {"df": lambda excluded: term_df.c.df + 1},
             )
@@ -351,7 +372,20 @@ class Store:
                 for r in rows
             ]
 
+    def resolve(self, story_id: str) -> str:
+        """A story id after merges: old ids stay resolvable."""
+        with self.engine.connect() as conn:
+            for _ in range(100):
+                new = conn.execute(
+                    select(story_aliases.c.new_id).where(story_aliases.c.old_id == story_id)
+                ).scalar()
+                if new is None:
+                    return story_id
+                story_id = new
+        return story_id
+
     def story_row(self, story_id: str) -> dict[str, Any]:
+        story_id = self.resolve(story_id)
         with self.engine.connect() as conn:
             row = (
                 conn.execute(
@@ -369,6 +403,7 @@ class Store:
     def story_articles(
         self, story_id: str
     ) -> tuple[list[Article], list[SyndicationGroup], list[Membership]]:
+        story_id = self.resolve(story_id)
         with self.engine.connect() as conn:
             rows = (
                 conn.execute(
@@ -403,6 +438,77 @@ class Store:
         ]
         return arts, groups, mships
 
+    def member_features(self, conn: Connection, story_id: str) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            select(fingerprints.c.terms)
+            .join(memberships, memberships.c.article_id == fingerprints.c.article_id)
+            .join(articles, articles.c.id == fingerprints.c.article_id)
+            .where(memberships.c.story_id == story_id)
+            .order_by(articles.c.seq)
+        )
+        return [r.terms for r in rows]
+
+    def move_articles(
+        self,
+        article_ids: list[str],
+        target: str,
+        *,
+        states: Callable[[Connection, list[str]], dict[str, dict[str, Any]]],
+        alias_from: str | None = None,
+        separate_from: str | None = None,
+        correction: dict[str, Any] | None = None,
+    ) -> None:
+        """Move articles to ``target`` (created when new) in one transaction; ``states``
+        recomputes the clusterer state of every story touched from its members."""
+        stamp = now()
+        with self.transaction() as conn:
+            sources = set(
+                conn.execute(
+                    select(memberships.c.story_id).where(memberships.c.article_id.in_(article_ids))
+                ).scalars()
+            )
+            if conn.execute(select(stories.c.id).where(stories.c.id == target)).first() is None:
+                conn.execute(
+                    stories.insert().values(
+                        id=target, created=stamp, updated=stamp, centroid={}, size=0
+                    )
+                )
+            conn.execute(
+                update(memberships)
+                .where(memberships.c.article_id.in_(article_ids))
+                .values(story_id=target, score=1.0, parts={"moved_by_user": 1.0}, runner_up=None)
+            )
+            touched = sorted(sources | {target})
+            for story_id, state in states(conn, touched).items():
+                if state["size"] == 0:
+                    conn.execute(stories.delete().where(stories.c.id == story_id))
+                else:
+                    conn.execute(
+                        update(stories)
+                        .where(stories.c.id == story_id)
+                        .values(updated=stamp, centroid=state, size=state["size"])
+                    )
+            if alias_from:
+                conn.execute(story_aliases.insert().values(old_id=alias_from, new_id=target))
+                conn.execute(
+                    update(story_aliases)
+                    .where(story_aliases.c.new_id == alias_from)
+                    .values(new_id=target)
+                )
+            if separate_from:
+                a, b = sorted((target, separate_from))
+                conn.execute(separations.insert().values(story_a=a, story_b=b))
+            if correction:
+                conn.execute(
+                    corrections.insert().values(
+                        kind=correction["kind"], payload=correction, created=stamp
+                    )
+                )
+
+    def separated(self) -> set[frozenset[str]]:
+        with self.engine.connect() as conn:
+            return {frozenset((r.story_a, r.story_b)) for r in conn.execute(select(separations))}
+
     def rejection_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -436,6 +542,15 @@ class Store:
                 .order_by(articles.c.seq)
             ).all()
         return {"df": df, "n_docs": len(fps), "stories": story_state, "fingerprints": fps}
+
+
+def df_keys(features: dict[str, Any]) -> list[str]:
+    """The document-frequency keys of an article's clustering features (one per channel term)."""
+    from synoptic.cluster import CHANNELS, PREFIX
+
+    return list(
+        dict.fromkeys(PREFIX[c] + t[: 200 - len(PREFIX[c])] for c in CHANNELS for t in features[c])
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -165,3 +165,51 @@ class SentenceSplitter:
                 sentences.append(Sentence(piece, offset + at, offset + cursor, index))
             offset += len(paragraph) + 2
         return sentences
+
+
+_NAME = re.compile(
+    r"\b(?:[A-Z][\w'’-]*\.?)(?:[ \t]+(?:(?:of|de|da|al|bin|van|von|der|la|le)[ \t]+)?[A-Z][\w'’-]*\.?)*"
+)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“”]\s+|\n)$")
+
+
+def name_phrases(text: str) -> list[str]:
+    """Model-free named entities: runs of capitalised words, lower-cased, plus each multi-word
+    name's last word (so "Vladimir Putin" and "Putin" meet). A lone capitalised word at the start
+    of a sentence counts only if it is not a stopword or an ordinary word of the same text."""
+    text = unicodedata.normalize("NFKC", text).replace("’", "'")
+    lower_words = {w for w in re.findall(r"\b[a-z][\w'-]*", text)}
+    out: list[str] = []
+    for match in _NAME.finditer(text):
+        tokens = [t.rstrip(".").removesuffix("'s") for t in match.group(0).split()]
+        tokens = [t for t in tokens if t]
+        while tokens and (tokens[0].casefold() in STOPWORDS or tokens[0].casefold() in MONTHS):
+            tokens = tokens[1:]
+        if not tokens:
+            continue
+        at_start = bool(_SENTENCE_START.search(text[: match.start()]))
+        if len(tokens) == 1 and at_start and tokens[0].casefold() in lower_words:
+            continue
+        name = " ".join(t.casefold() for t in tokens)
+        if len(name) < 2 or name in STOPWORDS:
+            continue
+        out.append(name)
+        if len(tokens) > 1:
+            out.append(tokens[-1].casefold())
+    return out
+
+
+def numbers_and_dates(text: str) -> list[str]:
+    """Figures (two or more digits) and calendar days ("Sept 3" -> "d:9-3") in a text."""
+    terms = content_terms(text)
+    out: list[str] = []
+    for i, term in enumerate(terms):
+        if term.startswith("month:"):
+            month = term[6:]
+            for near in (terms[i + 1] if i + 1 < len(terms) else "", terms[i - 1] if i else ""):
+                if near.isdigit() and 1 <= int(near) <= 31:
+                    out.append(f"d:{month}-{int(near)}")
+                    break
+        elif term[:1].isdigit() and len(term.replace(".", "")) >= 2:
+            out.append(term)
+    return out

@@ -1,0 +1,130 @@
+"""Story clustering on small fixtures: events kept apart, reports of one event joined,
+corrections persisted, restarts continue, and --why explains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from synoptic import Engine
+from synoptic.cli import app
+from synoptic.cluster import StoryClusterer, article_features
+from synoptic.errors import SettingsError
+from synoptic.model import Article, article_id
+
+from .conftest import QUAKE_A, QUAKE_B
+
+# A second, independent report of the Chile quake: same event, different words.
+QUAKE_A2 = """Chile earthquake kills a dozen in Puerto Montt
+
+At least 12 people died when a powerful 7.1-magnitude quake hit southern Chile on Tuesday,
+Chilean authorities said, with homes in Puerto Montt reduced to rubble.
+
+Firefighters battled blazes in the old town of Puerto Montt overnight while soldiers helped
+search for survivors, according to local media.
+
+President Gabriel Boric, who declared an emergency for Los Lagos, said the government would
+rebuild every destroyed home.
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_two_earthquakes_apart_two_reports_of_one_together(engine: Engine, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    engine.ingest(
+        [
+            write(docs, "a.txt", QUAKE_A),
+            write(docs, "b.txt", QUAKE_B),
+            write(docs, "c.txt", QUAKE_A2),
+        ]
+    )
+    stories = sorted(engine.stories(), key=lambda s: len(s.articles))
+    assert [len(s.articles) for s in stories] == [1, 2]
+    chile = stories[1]
+    assert {a.title for a in chile.articles} == {
+        "Strong earthquake strikes southern Chile",
+        "Chile earthquake kills a dozen in Puerto Montt",
+    }
+    assert chile.independent_reports == 2  # paraphrased, not copied
+
+
+def test_merge_and_split_persist_and_are_respected(
+    db_url: str, tmp_path: Path, parade_dir: Path
+) -> None:
+    docs = tmp_path / "docs"
+    with Engine(db_url) as eng:
+        eng.ingest([parade_dir, write(docs, "a.txt", QUAKE_A)])
+        parade = next(s for s in eng.stories() if len(s.articles) == 3)
+        quake = next(s for s in eng.stories() if len(s.articles) == 1)
+        kept = eng.merge(parade.id, quake.id)
+        assert kept == parade.id
+    with Engine(db_url) as eng:  # persisted; the old id resolves to the merged story
+        assert len(eng.stories()) == 1
+        assert eng.story(quake.id).id == parade.id
+        quake_article = quake.articles[0].id
+        new_id = eng.split(parade.id, [quake_article])
+        assert {len(s.articles) for s in eng.stories()} == {3, 1}
+        assert eng.story(new_id).articles[0].id == quake_article
+    with Engine(db_url) as eng:  # after a restart, a new report of the quake joins the split story
+        report = eng.ingest([write(docs, "c.txt", QUAKE_A2)])
+        assert eng.story_of(report.new[0]) == new_id
+        assert len(eng.story(parade.id).articles) == 3
+        assert frozenset((new_id, parade.id)) in eng.store.separated()
+
+
+def test_split_errors_name_the_fix(engine: Engine, parade_dir: Path) -> None:
+    import pytest
+
+    from synoptic.errors import NotFound
+
+    engine.ingest([parade_dir])
+    story = engine.stories()[0]
+    with pytest.raises(NotFound, match="synoptic story"):
+        engine.split(story.id, ["a_0000000000000000"])
+    with pytest.raises(SettingsError, match="not all"):
+        engine.split(story.id, [a.id for a in story.articles])
+
+
+def test_why_explains_membership(db_url: str, parade_dir: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["ingest", str(parade_dir), "--db", db_url])
+    story_id = json.loads(runner.invoke(app, ["stories", "--db", db_url, "--json"]).output)[0]["id"]
+    result = runner.invoke(app, ["story", story_id, "--why", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "opened the story" in result.output and "a copy of an article" in result.output
+    data = json.loads(
+        runner.invoke(app, ["story", story_id, "--why", "--json", "--db", db_url]).output
+    )
+    parts = [row["parts"] for row in data["articles"]]
+    assert any("entities" in p and "body" in p for p in parts)
+    merged = runner.invoke(app, ["merge", story_id, "s_nope", "--db", db_url])
+    assert merged.exit_code == 2
+
+
+def test_clusterer_estimator_shape() -> None:
+    import pytest
+
+    with pytest.raises(SettingsError):
+        StoryClusterer(merge_eagerness=1.5)
+    clusterer = StoryClusterer()
+    assert clusterer.n_docs_ == 0 and not clusterer.stories_
+    texts = [QUAKE_A, QUAKE_A2, QUAKE_B]
+    items = []
+    for text in texts:
+        title, body = text.split("\n\n", 1)
+        items.append(
+            (
+                article_id(title, body, None),
+                article_features(Article(id="x", title=title, text=body)),
+            )
+        )
+    clusterer.partial_fit(items)
+    assert clusterer.n_docs_ == 3 and len(clusterer.stories_) == 2
