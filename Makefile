@@ -6,18 +6,18 @@ STAMP := $(VENV)/.installed
 DB ?= sqlite:///synoptic.db
 DATASETS ?= ../shared/datasets
 
-.PHONY: run test lint format bench serve clean
+.PHONY: run test lint format bench serve browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,web]'
 	@touch $(STAMP)
 
 run: $(STAMP)  ## ingest the bundled example into ./synoptic.db and print every story's brief
 	$(BIN)/synoptic run --db $(DB) examples/parade
 
-test: $(STAMP)  ## the test suite, then lint and type checks
+test: $(STAMP) browser  ## the test suite, then lint and type checks
 	$(BIN)/python -m pytest
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -27,8 +27,17 @@ bench: $(STAMP)  ## clustering quality and speed vs peers on the public datasets
 	$(BIN)/python benchmarks/clustering.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
 		--multinews $(DATASETS)/multinews/sample_validation.csv
 
-serve:
-	@echo "synoptic serve arrives with the HTTP API issue"; exit 2
+serve: $(STAMP)  ## the web page and JSON API on http://127.0.0.1:8000
+	$(BIN)/synoptic serve --db $(DB)
+
+# The browser test drives Debian's Chromium. Install it when missing and we are root; otherwise
+# the test is skipped with that reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the browser test"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium is not installed and this is not root: the browser test will be skipped"; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -392,6 +392,49 @@ def rejections(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> No
     out.print(table)
 
 
+@app.command()
+def serve(
+    db: DbOption = DEFAULT_DB_URL,
+    host: Annotated[
+        str, typer.Option(help="Address to bind. Anything but loopback needs SYNOPTIC_TOKEN.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the web page and the JSON API (OpenAPI docs at /docs)."""
+    try:
+        import uvicorn
+
+        from synoptic.web import create_app, server_token
+    except ImportError:
+        err.print(
+            "[red]error:[/red] the web server needs the web extra: pip install 'synoptic[web]'"
+        )
+        raise typer.Exit(EXIT_USAGE) from None
+    with errors_to_messages():
+        token = server_token(host)
+        eng = Engine(settings=_settings(db))
+    err.print(f"serving {escape(db)} on http://{host}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(create_app(eng, token=token), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def export(
+    atom: Annotated[
+        Path, typer.Option("--atom", help="Write an Atom feed of stories to this file.")
+    ],
+    db: DbOption = DEFAULT_DB_URL,
+    base_url: Annotated[
+        str, typer.Option(help="Where `synoptic serve` is reachable, for story links.")
+    ] = "",
+) -> None:
+    """Write an Atom feed of stories (one entry per story, linking its source articles)."""
+    from synoptic.export import atom_feed
+
+    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        atom.write_text(atom_feed(eng, base_url=base_url.rstrip("/")), encoding="utf-8")
+    out.print(f"wrote {atom}")
+
+
 eval_app = typer.Typer(
     help="Measure synoptic on public datasets (paths are arguments).", no_args_is_help=True
 )

@@ -41,7 +41,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from synoptic.errors import NotFound, StoreError
 from synoptic.model import Article, Membership, Rejection, Removed, SyndicationGroup
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -147,8 +147,22 @@ corrections = Table(
     Column("created", DateTime(timezone=True), nullable=False),
 )
 
+FTS_SQLITE = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(article_id UNINDEXED, title, text)"
+)
+
+
+def _migrate_2(conn: Connection) -> None:
+    """Version 2 adds full-text search: an FTS5 table on SQLite, filled from the articles."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(FTS_SQLITE)
+        conn.exec_driver_sql(
+            "INSERT INTO articles_fts (article_id, title, text) SELECT id, title, text FROM articles"
+        )
+
+
 # version -> function that upgrades a store from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2}
 
 
 def now() -> datetime:
@@ -208,6 +222,8 @@ class Store:
                 existing = set(inspect(conn).get_table_names())
                 if "meta" not in existing:
                     metadata.create_all(conn)
+                    if conn.dialect.name == "sqlite":
+                        conn.exec_driver_sql(FTS_SQLITE)
                     conn.execute(
                         meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
                     )
@@ -268,6 +284,11 @@ class Store:
         with self.transaction() as conn:
             seq = (conn.execute(select(func.max(articles.c.seq))).scalar() or 0) + 1
             conn.execute(articles.insert().values(seq=seq, ingested_at=stamp, **article_row(a)))
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(
+                    "INSERT INTO articles_fts (article_id, title, text) VALUES (?, ?, ?)",
+                    (a.id, a.title, a.text),
+                )
             conn.execute(
                 fingerprints.insert().values(
                     article_id=a.id,
@@ -504,6 +525,56 @@ class Store:
                         kind=correction["kind"], payload=correction, created=stamp
                     )
                 )
+
+    def search(self, query: str, *, limit: int = 500) -> list[str]:
+        """Ids of articles matching a full-text query (SQLite FTS5; PostgreSQL full-text search)."""
+        terms = [t for t in query.replace('"', " ").split() if t]
+        if not terms:
+            return []
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                match = " ".join(f'"{t}"' for t in terms)
+                rows = conn.exec_driver_sql(
+                    "SELECT article_id FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rank LIMIT ?",
+                    (match, limit),
+                )
+                return [r[0] for r in rows]
+            document = func.to_tsvector("simple", articles.c.title + " " + articles.c.text)
+            rows = conn.execute(
+                select(articles.c.id)
+                .where(document.op("@@")(func.plainto_tsquery("simple", " ".join(terms))))
+                .limit(limit)
+            )
+            return [r[0] for r in rows]
+
+    def stories_of(self, article_ids: list[str]) -> set[str]:
+        if not article_ids:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(memberships.c.story_id).where(memberships.c.article_id.in_(article_ids))
+            )
+            return {r[0] for r in rows}
+
+    def outlets(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    articles.c.outlet,
+                    func.count().label("articles"),
+                    func.max(articles.c.ingested_at).label("last"),
+                )
+                .group_by(articles.c.outlet)
+                .order_by(func.count().desc())
+            ).mappings()
+            return [
+                {
+                    "outlet": r["outlet"],
+                    "articles": r["articles"],
+                    "last_article": _aware(r["last"]),
+                }
+                for r in rows
+            ]
 
     def separated(self) -> set[frozenset[str]]:
         with self.engine.connect() as conn:

@@ -1,0 +1,50 @@
+"""Exports: an Atom feed of stories, so any feed reader can follow synoptic's stories."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree as ET
+
+from synoptic.engine import Engine
+from synoptic.model import Story
+
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+def _entry(feed: ET.Element, story: Story, summary: str, base_url: str) -> None:
+    entry = ET.SubElement(feed, "entry")
+    ET.SubElement(entry, "id").text = f"urn:synoptic:story:{story.id}"
+    ET.SubElement(entry, "title").text = story.headline
+    ET.SubElement(entry, "updated").text = story.updated.isoformat()
+    ET.SubElement(entry, "published").text = story.created.isoformat()
+    if base_url:
+        ET.SubElement(
+            entry, "link", rel="alternate", type="text/html", href=f"{base_url}/stories/{story.id}"
+        )
+    for article in story.articles:
+        if article.url:
+            ET.SubElement(entry, "link", rel="related", href=article.url, title=article.title)
+    n, k = len(story.articles), story.independent_reports
+    ET.SubElement(
+        entry, "summary", type="text"
+    ).text = (
+        f"{n} article{'s' * (n != 1)}, {k} independent report{'s' * (k != 1)}. {summary}".strip()
+    )
+
+
+def atom_feed(engine: Engine, *, base_url: str = "", limit: int = 100) -> str:
+    """Atom 1.0: one entry per story (newest update first), updated when the story changes,
+    linking each source article."""
+    ET.register_namespace("", ATOM)
+    feed = ET.Element("feed", xmlns=ATOM)
+    stories = engine.stories()[:limit]
+    ET.SubElement(feed, "id").text = f"urn:synoptic:feed:{base_url or 'local'}"
+    ET.SubElement(feed, "title").text = "synoptic stories"
+    newest = stories[0].updated.isoformat() if stories else "1970-01-01T00:00:00+00:00"
+    ET.SubElement(feed, "updated").text = newest
+    ET.SubElement(feed, "generator").text = "synoptic"
+    if base_url:
+        ET.SubElement(feed, "link", rel="self", href=f"{base_url}/stories.atom")
+    for story in stories:
+        brief = engine.brief(story.id, words=60)
+        _entry(feed, story, " ".join(s.text for s in brief.summary), base_url)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode")

@@ -1,0 +1,374 @@
+"""The synopsis view: one FastAPI app serving a JSON API and server-rendered pages.
+
+Each view builds one context (plain, JSON-ready data) and renders it either as JSON (``/api/…``)
+or through a Jinja2 template (autoescaped; no inline scripts, a strict Content-Security-Policy).
+Every byte of article text, title, URL and outlet is untrusted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import secrets
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from synoptic.engine import Engine
+from synoptic.errors import NotFound, SynopticError
+from synoptic.export import atom_feed
+from synoptic.ingest import json_document
+from synoptic.model import Brief, Story
+from synoptic.render import STATUS_LABEL, article_json, brief_json, story_json
+from synoptic.text import name_phrases
+
+MAX_BODY_BYTES = 20 * 1024 * 1024
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+TOKEN_ENV = "SYNOPTIC_TOKEN"
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only http(s) URLs become links; anything else (javascript:, data:) is shown as text."""
+    if not url:
+        return None
+    return url if urlsplit(url.strip()).scheme.lower() in ("http", "https") else None
+
+
+def story_entities(story: Story, limit: int = 15) -> list[dict[str, Any]]:
+    """Names mentioned in the story's articles (model-free), most widely mentioned first."""
+    mentions: dict[str, set[str]] = {}
+    for a in story.articles:
+        for name in set(name_phrases(a.title + "\n" + a.text)):
+            if " " in name or len(name) > 3:
+                mentions.setdefault(name, set()).add(a.id)
+    ranked = sorted(mentions.items(), key=lambda kv: (-len(kv[1]), -len(kv[0]), kv[0]))
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for name, ids in ranked:
+        if any(name in longer.split() for longer in seen):
+            continue  # "putin" when "vladimir putin" is already listed
+        seen.add(name)
+        out.append({"name": name, "articles": sorted(ids)})
+        if len(out) >= limit:
+            break
+    return out
+
+
+def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
+    """The story page: one column per independent report, claims in rows."""
+    data = brief_json(brief) | {"updated": story.updated.isoformat()}
+    by_id = {a.id: a for a in brief.articles}
+    numbers = {a.id: i + 1 for i, a in enumerate(brief.articles)}
+    columns = []
+    for group in brief.groups:
+        members = [by_id[i] for i in group.article_ids if i in by_id]
+        columns.append(
+            {
+                "group": group.id,
+                "wire": group.wire,
+                "title": members[0].title,
+                "articles": [
+                    {
+                        "id": a.id,
+                        "n": numbers[a.id],
+                        "title": a.title,
+                        "outlet": a.outlet or "unknown outlet",
+                        "url": safe_url(a.url),
+                    }
+                    for a in members
+                ],
+            }
+        )
+    group_of: dict[str, str] = {aid: g.id for g in brief.groups for aid in g.article_ids}
+    rows = []
+    for claim in brief.claims:
+        cells: dict[str, dict[str, Any]] = {}
+        for c in claim.citations:
+            g = group_of.get(c.article_id)
+            if g and g not in cells:
+                text = by_id[c.article_id].text[c.start : c.end]
+                cells[g] = {
+                    "article_id": c.article_id,
+                    "start": c.start,
+                    "end": c.end,
+                    "text": text,
+                }
+        rows.append(
+            {
+                "status": claim.status,
+                "label": STATUS_LABEL[claim.status],
+                "text": claim.text,
+                "reports": claim.independent_reports,
+                "conflict_values": claim.values,
+                "cells": [cells.get(str(col["group"])) for col in columns],
+            }
+        )
+    summary = []
+    for s in data["summary"]:
+        first_per_article = {
+            c["article_id"]: c for c in reversed(s["citations"])
+        }  # keeps each article's first
+        ordered = [
+            first_per_article[a] for a in dict.fromkeys(c["article_id"] for c in s["citations"])
+        ]
+        sources = [{"n": numbers[c["article_id"]], **c} for c in ordered]
+        summary.append(s | {"label": STATUS_LABEL[s["status"]], "sources": sources})
+    return {
+        "story": data,
+        "columns": columns,
+        "rows": rows,
+        "summary": summary,
+        "entities": story_entities(story),
+        "timeline": sorted(
+            (
+                {"date": a.published.date().isoformat(), "title": a.title, "id": a.id}
+                for a in brief.articles
+                if a.published
+            ),
+            key=lambda x: x["date"],
+        ),
+    }
+
+
+def _highlight(text: str, spec: str | None) -> list[list[dict[str, Any]]]:
+    """Split an article's text into paragraphs of segments, marking the cited span."""
+    start = end = -1
+    if spec and re.fullmatch(r"\d+-\d+", spec):
+        start, end = (int(x) for x in spec.split("-"))
+    paragraphs: list[list[dict[str, Any]]] = []
+    offset = 0
+    for para in text.split("\n\n"):
+        p_start, p_end = offset, offset + len(para)
+        segments: list[dict[str, Any]]
+        if start < p_end and end > p_start and start < end:
+            a, b = max(start, p_start) - p_start, min(end, p_end) - p_start
+            segments = [{"text": para[:a]}, {"text": para[a:b], "mark": True}, {"text": para[b:]}]
+        else:
+            segments = [{"text": para}]
+        paragraphs.append([s for s in segments if s["text"]])
+        offset = p_end + 2
+    return paragraphs
+
+
+def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
+    """The app over one engine. ``token``: when set, write endpoints require it."""
+    app = FastAPI(
+        title="synoptic", version="0.1.0", description="Stories, wire copies and cited briefs."
+    )
+    package = resources.files("synoptic")
+    templates = Jinja2Templates(directory=str(Path(str(package.joinpath("templates")))))
+    templates.env.autoescape = True
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(str(package.joinpath("static"))))), name="static"
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        response: Response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        return templates.TemplateResponse(
+            request, "error.html", {"message": str(exc)}, status_code=404
+        )
+
+    def page(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
+        return templates.TemplateResponse(request, template, context)
+
+    # -- contexts -----------------------------------------------------------------------------
+
+    def list_context(
+        q: str | None,
+        outlet: str | None,
+        entity: str | None,
+        since: datetime | None,
+        page_no: int,
+        per_page: int,
+    ) -> dict[str, Any]:
+        stories = engine.stories()
+        if q or entity:
+            wanted = set()
+            if q:
+                wanted |= engine.store.stories_of(engine.store.search(q))
+            if entity:
+                hits = engine.store.stories_of(engine.store.search(entity))
+                wanted = hits if not q else wanted & hits
+            stories = [s for s in stories if s.id in wanted]
+        if outlet:
+            stories = [
+                s
+                for s in stories
+                if any((a.outlet or "").casefold() == outlet.casefold() for a in s.articles)
+            ]
+        if since:
+            moment = since if since.tzinfo else since.replace(tzinfo=UTC)
+            stories = [s for s in stories if s.updated >= moment]
+        total = len(stories)
+        chosen = stories[(page_no - 1) * per_page : page_no * per_page]
+        items = []
+        for s in chosen:
+            item = story_json(s)
+            item["outlets"] = sorted({a.outlet for a in s.articles if a.outlet})
+            items.append(item)
+        return {
+            "stories": items,
+            "total": total,
+            "page": page_no,
+            "per_page": per_page,
+            "q": q or "",
+            "outlet": outlet,
+            "entity": entity,
+        }
+
+    def article_context(article_id: str) -> dict[str, Any]:
+        a = engine.article(article_id)
+        return extract_ctx(a) | {"story": engine.story_of(a.id)}
+
+    def extract_ctx(a: Any) -> dict[str, Any]:
+        return article_json(a) | {
+            "text": a.text,
+            "authors": list(a.authors),
+            "origin": a.origin,
+            "removed": [{"text": r.text, "reason": r.reason} for r in a.removed],
+        }
+
+    # -- JSON API -----------------------------------------------------------------------------
+
+    @app.get("/healthz", response_class=PlainTextResponse)
+    def healthz() -> str:
+        engine.store.count_articles()
+        return "ok"
+
+    @app.get("/api/stories")
+    def api_stories(
+        q: str | None = Query(None, description="full-text search"),
+        outlet: str | None = None,
+        entity: str | None = None,
+        since: datetime | None = Query(None, description="updated at or after (ISO 8601)"),
+        page: int = Query(1, ge=1),
+        per_page: int = Query(20, ge=1, le=200),
+    ) -> dict[str, Any]:
+        return list_context(q, outlet, entity, since, page, per_page)
+
+    @app.get("/api/stories/{story_id}")
+    def api_story(story_id: str) -> dict[str, Any]:
+        story = engine.story(story_id)
+        return brief_json(engine.brief(story.id)) | {"updated": story.updated.isoformat()}
+
+    @app.get("/api/articles/{article_id}")
+    def api_article(article_id: str) -> dict[str, Any]:
+        return article_context(article_id)
+
+    @app.get("/api/sources")
+    def api_sources() -> list[dict[str, Any]]:
+        return [
+            r | {"last_article": r["last_article"].isoformat() if r["last_article"] else None}
+            for r in engine.store.outlets()
+        ]
+
+    @app.post("/api/articles")
+    async def api_ingest(request: Request) -> dict[str, Any]:
+        if token is not None:
+            supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not secrets.compare_digest(supplied.encode(), token.encode()):
+                raise HTTPException(
+                    401, f"this server needs a token: send 'Authorization: Bearer ${TOKEN_ENV}'"
+                )
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY_BYTES:
+                raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, f"body is not JSON: {exc}") from None
+        objects = payload if isinstance(payload, list) else [payload]
+        items = [json_document(obj, f"request#{i}") for i, obj in enumerate(objects)]
+        report = engine.ingest_items(items)
+        return {
+            "new": report.new,
+            "duplicates": report.duplicates,
+            "rejected": [{"origin": r.origin, "reason": r.reason} for r in report.rejected],
+            "stories": sorted(report.stories_touched),
+        }
+
+    @app.get("/stories.atom")
+    def stories_atom(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return Response(atom_feed(engine, base_url=base), media_type="application/atom+xml")
+
+    # -- pages --------------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(
+        request: Request,
+        q: str | None = None,
+        outlet: str | None = None,
+        page_no: int = Query(1, alias="page", ge=1),
+    ) -> HTMLResponse:
+        return page(request, "stories.html", list_context(q, outlet, None, None, page_no, 50))
+
+    @app.get("/stories/{story_id}", response_class=HTMLResponse)
+    def story_page(request: Request, story_id: str) -> HTMLResponse:
+        story = engine.story(story_id)
+        return page(request, "story.html", synopsis_context(engine.brief(story.id), story))
+
+    @app.get("/articles/{article_id}", response_class=HTMLResponse)
+    def article_page(request: Request, article_id: str, hl: str | None = None) -> HTMLResponse:
+        context = article_context(article_id)
+        context["paragraphs"] = _highlight(context["text"], hl)
+        context["url"] = safe_url(context["url"])
+        return page(request, "article.html", context)
+
+    @app.get("/entities/{name}", response_class=HTMLResponse)
+    def entity_page(request: Request, name: str) -> HTMLResponse:
+        context = list_context(None, None, name, None, 1, 200)
+        context["name"] = name
+        return page(request, "entity.html", context)
+
+    return app
+
+
+def server_token(host: str) -> str | None:
+    """The write token for a server on ``host``; refuse a public address without one."""
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is None and not is_loopback(host):
+        raise SynopticError(
+            f"refusing to serve on {host} without a write token: set {TOKEN_ENV}=<a long random string> "
+            "(clients send it as 'Authorization: Bearer …'), or bind to 127.0.0.1"
+        )
+    return token

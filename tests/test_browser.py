@@ -1,0 +1,82 @@
+"""One real-browser test: headless Chromium (Debian's package) driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from synoptic import Engine
+from synoptic.web import create_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def live_server(db_url: str, parade_dir: Path):
+    import uvicorn
+
+    with Engine(db_url) as engine:
+        engine.ingest([parade_dir])
+    engine = Engine(db_url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # the OS picks a free port
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.close()
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (make test installs Debian's chromium as root)",
+)
+def test_parade_story_in_a_real_browser(live_server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto(live_server + "/")
+            page.click("a.headline")
+            page.wait_for_selector("table.synopsis-table")
+            assert page.locator("th.report-column").count() == 2
+            assert page.locator("li.report-article").count() == 3
+            assert "independent report" in page.inner_text("p.meta")
+            cited = page.locator("section.summary a.cite").first
+            cited.click()
+            page.wait_for_selector("mark#hl")
+            marked = page.inner_text("mark#hl")
+            assert len(marked) > 20
+            assert page.locator("mark#hl.flash").count() == 1  # app.js ran under the CSP
+            shot = tmp_path / "cited-sentence.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot}")
+            assert not [e for e in errors if "Content Security Policy" in e], errors
+        finally:
+            browser.close()

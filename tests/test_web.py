@@ -1,0 +1,171 @@
+"""The HTTP API and pages, in-process through httpx's ASGI transport."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from synoptic import Engine
+from synoptic.errors import SynopticError
+from synoptic.ingest import json_document
+from synoptic.web import create_app, server_token
+
+from .conftest import QUAKE_A
+
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def request(app: Any, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.request(method, url, **kwargs)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def parade_app(engine: Engine, parade_dir: Path):
+    engine.ingest([parade_dir])
+    return create_app(engine)
+
+
+def test_story_list_and_brief_json(parade_app, engine: Engine) -> None:
+    listing = request(parade_app, "GET", "/api/stories").json()
+    assert listing["total"] == 1 and listing["page"] == 1
+    story = listing["stories"][0]
+    assert story["independent_reports"] == 2 and len(story["articles"]) == 3
+    brief = request(parade_app, "GET", f"/api/stories/{story['id']}").json()
+    assert brief["id"] == story["id"] and brief["independent_reports"] == 2
+    assert any(c["status"] == "agreed" for c in brief["claims"])
+    article = request(parade_app, "GET", f"/api/articles/{story['articles'][0]['id']}").json()
+    assert (
+        article["text"] and isinstance(article["removed"], list) and article["story"] == story["id"]
+    )
+    assert request(parade_app, "GET", "/api/stories/s_missing").status_code == 404
+    assert request(parade_app, "GET", "/healthz").text == "ok"
+    assert request(parade_app, "GET", "/openapi.json").json()["info"]["title"] == "synoptic"
+
+
+def test_filters_and_full_text_search(parade_app) -> None:
+    assert request(parade_app, "GET", "/api/stories", params={"q": "Fico"}).json()["total"] == 1
+    assert (
+        request(parade_app, "GET", "/api/stories", params={"q": "earthquake"}).json()["total"] == 0
+    )
+    assert (
+        request(
+            parade_app, "GET", "/api/stories", params={"outlet": "the kyiv independent"}
+        ).json()["total"]
+        == 1
+    )
+    assert (
+        request(parade_app, "GET", "/api/stories", params={"outlet": "Nobody"}).json()["total"] == 0
+    )
+    assert (
+        request(parade_app, "GET", "/api/stories", params={"entity": "Robert Fico"}).json()["total"]
+        == 1
+    )
+    assert (
+        request(parade_app, "GET", "/api/stories", params={"since": "2999-01-01T00:00:00Z"}).json()[
+            "total"
+        ]
+        == 0
+    )
+    sources = request(parade_app, "GET", "/api/sources").json()
+    assert {s["outlet"] for s in sources} >= {"The Straits Times", "The Kyiv Independent"}
+
+
+def test_story_page_shows_reports_side_by_side(parade_app) -> None:
+    story_id = request(parade_app, "GET", "/api/stories").json()["stories"][0]["id"]
+    page = request(parade_app, "GET", f"/stories/{story_id}")
+    assert page.status_code == 200
+    assert "Content-Security-Policy" in page.headers
+    html = page.text
+    assert html.count('class="report-column"') == 2
+    assert html.count('class="report-article"') == 3
+    assert "wire text, 2 copies" in html
+    citation = (
+        re.search(r'href="(/articles/[^"]+\?hl=\d+-\d+#hl)"', html).group(1).replace("&amp;", "&")
+    )
+    article = request(parade_app, "GET", citation).text
+    marked = re.search(r'<mark id="hl">(.*?)</mark>', article, re.S).group(1)
+    assert len(marked) > 20
+    assert request(parade_app, "GET", "/").status_code == 200
+    entity = request(parade_app, "GET", "/entities/robert%20fico")
+    assert entity.status_code == 200 and f"/stories/{story_id}" in entity.text
+
+
+def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:
+    app = create_app(engine)
+    body = [
+        {"id": "x1", "title": "Quake", "text": QUAKE_A},
+        {"id": "x2", "title": "no text"},
+        "nonsense",
+    ]
+    result = request(app, "POST", "/api/articles", json=body).json()
+    assert len(result["new"]) == 1
+    assert [r["origin"] for r in result["rejected"]] == ["request#1", "request#2"]
+    again = request(app, "POST", "/api/articles", json=body[0]).json()
+    assert again["duplicates"] == result["new"]
+    assert request(app, "POST", "/api/articles", content=b"{not json").status_code == 400
+
+
+def test_write_token_and_body_cap(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = create_app(engine, token="s3cret")
+    body = {"title": "Quake", "text": QUAKE_A}
+    assert request(app, "POST", "/api/articles", json=body).status_code == 401
+    ok = request(
+        app, "POST", "/api/articles", json=body, headers={"Authorization": "Bearer s3cret"}
+    )
+    assert ok.status_code == 200
+    too_big = request(
+        app,
+        "POST",
+        "/api/articles",
+        content=b"[" + b" " * (21 * 1024 * 1024) + b"]",
+        headers={"Authorization": "Bearer s3cret"},
+    )
+    assert too_big.status_code == 413
+    monkeypatch.delenv("SYNOPTIC_TOKEN", raising=False)
+    assert server_token("127.0.0.1") is None
+    with pytest.raises(SynopticError, match="SYNOPTIC_TOKEN"):
+        server_token("0.0.0.0")
+    monkeypatch.setenv("SYNOPTIC_TOKEN", "abc")
+    assert server_token("0.0.0.0") == "abc"
+
+
+def test_untrusted_text_renders_inert_everywhere(engine: Engine) -> None:
+    evil = {
+        "id": XSS,
+        "title": "Quake " + XSS,
+        "text": QUAKE_A + "\n\n" + XSS + " is what the attacker wrote in the body of the article.",
+        "url": "javascript:alert(1)",
+        "outlet": XSS,
+    }
+    report = engine.ingest_items([json_document(evil, "evil")])
+    app = create_app(engine)
+    story_id = engine.story_of(report.new[0])
+    pages = [
+        "/",
+        f"/stories/{story_id}",
+        f"/articles/{report.new[0]}",
+        f"/articles/{report.new[0]}?hl=0-50",
+        "/entities/quake",
+        "/?q=Quake",
+    ]
+    for url in pages:
+        html = request(app, "GET", url).text
+        assert "<script>alert" not in html, url
+        assert "<img src=x" not in html, url
+        assert 'href="javascript:' not in html, url
+        assert "onerror=alert" not in html or "&lt;img" in html, url
+    for url in (f"/api/stories/{story_id}", f"/api/articles/{report.new[0]}"):
+        assert request(app, "GET", url).headers["content-type"].startswith("application/json")
+    feed = request(app, "GET", "/stories.atom").text
+    assert "<script>" not in feed and json.dumps(XSS) not in feed
