@@ -1,0 +1,65 @@
+"""Store: schema versions and migrations, newer schemas refused, Atom export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from synoptic import Engine
+from synoptic.cli import app
+from synoptic.errors import StoreError
+from synoptic.store import SCHEMA_VERSION
+
+
+def test_version_1_store_is_migrated(db_url: str, parade_dir: Path) -> None:
+    with Engine(db_url) as eng:
+        eng.ingest([parade_dir])
+    raw = create_engine(db_url)
+    with raw.begin() as conn:  # make it look like a version-1 store: no full-text table
+        conn.execute(text("DROP TABLE articles_fts"))
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
+    raw.dispose()
+    with Engine(db_url) as eng:
+        assert eng.store.search("Fico")  # the migration filled the index from the articles
+    raw = create_engine(db_url)
+    with raw.connect() as conn:
+        assert conn.execute(
+            text("SELECT value FROM meta WHERE key='schema_version'")
+        ).scalar() == str(SCHEMA_VERSION)
+    raw.dispose()
+
+
+def test_newer_schema_is_refused(db_url: str) -> None:
+    Engine(db_url).close()
+    raw = create_engine(db_url)
+    with raw.begin() as conn:
+        conn.execute(text("UPDATE meta SET value = '99' WHERE key = 'schema_version'"))
+    raw.dispose()
+    with pytest.raises(StoreError, match="upgrade synoptic"):
+        Engine(db_url)
+
+
+def test_export_atom(db_url: str, parade_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["ingest", str(parade_dir), "--db", db_url])
+    target = tmp_path / "stories.xml"
+    result = runner.invoke(
+        app, ["export", "--atom", str(target), "--db", db_url, "--base-url", "http://example.org/"]
+    )
+    assert result.exit_code == 0, result.output
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    feed = ET.parse(target).getroot()
+    entries = feed.findall("a:entry", ns)
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry.find("a:id", ns).text.startswith("urn:synoptic:story:")
+    assert (
+        entry.find("a:link[@rel='alternate']", ns)
+        .get("href")
+        .startswith("http://example.org/stories/")
+    )
+    assert "2 independent reports" in entry.find("a:summary", ns).text
