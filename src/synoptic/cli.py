@@ -65,6 +65,13 @@ PathsArg = Annotated[
         show_default=False,
     ),
 ]
+AllowPrivate = Annotated[
+    bool,
+    typer.Option(
+        "--allow-private",
+        help="Let URLs reach loopback, private and link-local addresses (off: public hosts only).",
+    ),
+]
 MaxBytes = Annotated[
     int, typer.Option("--max-bytes", help="Largest document accepted, in bytes.", min=1024)
 ]
@@ -83,8 +90,8 @@ def errors_to_messages() -> Iterator[None]:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def _settings(db: str, max_bytes: int | None = None) -> Settings:
-    kwargs: dict[str, Any] = {"db_url": db}
+def _settings(db: str, max_bytes: int | None = None, allow_private: bool = False) -> Settings:
+    kwargs: dict[str, Any] = {"db_url": db, "allow_private": allow_private}
     if max_bytes is not None:
         kwargs["max_bytes"] = max_bytes
     return Settings(**kwargs)
@@ -152,6 +159,7 @@ def ingest(
     max_bytes: MaxBytes = Settings().max_bytes,
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    allow_private: AllowPrivate = False,
 ) -> None:
     """Add articles to the store: dedup, wire-copy detection and story assignment.
 
@@ -159,7 +167,7 @@ def ingest(
     with a reason (kept in the store: see `synoptic rejections`) and the others still land.
     Exit code 1 when anything was rejected.
     """
-    with errors_to_messages(), Engine(settings=_settings(db, max_bytes)) as eng:
+    with errors_to_messages(), Engine(settings=_settings(db, max_bytes, allow_private)) as eng:
         report = _ingest(eng, paths, quiet=quiet or as_json)
         if as_json:
             _print_json(
@@ -433,6 +441,158 @@ def export(
     with errors_to_messages(), Engine(settings=_settings(db)) as eng:
         atom.write_text(atom_feed(eng, base_url=base_url.rstrip("/")), encoding="utf-8")
     out.print(f"wrote {atom}")
+
+
+sources_app = typer.Typer(
+    help="Feeds to follow: add them (URLs or an OPML file) and see their health.",
+    no_args_is_help=True,
+)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("add")
+def sources_add(
+    items: Annotated[
+        list[str], typer.Argument(help="Feed URLs (RSS, Atom, JSON Feed) or OPML files.")
+    ],
+    db: DbOption = DEFAULT_DB_URL,
+) -> None:
+    """Add feeds to follow. `synoptic watch` polls them."""
+    from synoptic.sources import read_opml
+
+    added = known = 0
+    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        for item in items:
+            path = Path(item)
+            if not item.startswith(("http://", "https://")) and path.exists():
+                try:
+                    feeds = read_opml(path)
+                except InputRejected as exc:
+                    raise SettingsError(str(exc)) from None
+            elif item.startswith(("http://", "https://")):
+                feeds = [(item, None)]
+            else:
+                raise SettingsError(f"{item!r} is neither an http(s) feed URL nor an OPML file")
+            for url, title in feeds:
+                if eng.store.add_source(url, title):
+                    added += 1
+                else:
+                    known += 1
+    out.print(
+        f"added {added} source{'s' * (added != 1)}"
+        + (f" ({known} already followed)" if known else "")
+    )
+
+
+@sources_app.command("list")
+def sources_list(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
+    """Followed feeds with their health: last success, last error, articles seen, next poll."""
+    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        rows = eng.store.source_rows()
+
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value else None
+
+    if as_json:
+        _print_json(
+            [
+                {
+                    "url": r["url"],
+                    "title": r["title"],
+                    "last_success": iso(r["last_success"]),
+                    "last_error": r["last_error"],
+                    "last_error_at": iso(r["last_error_at"]),
+                    "articles_seen": r["articles_seen"],
+                    "next_poll": iso(r["next_poll"]),
+                }
+                for r in rows
+            ]
+        )
+        return
+    if not rows:
+        out.print("No sources yet: `synoptic sources add URL|FILE.opml`.")
+        return
+    table = Table("source", "last success", "last error", "articles", "next poll")
+    for r in rows:
+        error = (
+            f"{r['last_error']} ({r['last_error_at']:%Y-%m-%d %H:%M})" if r["last_error"] else ""
+        )
+        table.add_row(
+            escape(r["title"] or r["url"])
+            + ("" if not r["title"] else f"\n[dim]{escape(r['url'])}[/dim]"),
+            f"{r['last_success']:%Y-%m-%d %H:%M}" if r["last_success"] else "never",
+            escape(error),
+            str(r["articles_seen"]),
+            f"{r['next_poll']:%Y-%m-%d %H:%M}" if r["next_poll"] else "now",
+        )
+    out.print(table)
+
+
+@app.command()
+def watch(
+    db: DbOption = DEFAULT_DB_URL,
+    every: Annotated[
+        str, typer.Option(help="How often to poll each source (30s, 10m, 1h).")
+    ] = "10m",
+    once: Annotated[
+        bool, typer.Option("--once", help="Poll every source once, then stop.")
+    ] = False,
+    delay: Annotated[str, typer.Option(help="Pause between two requests to one host.")] = "1s",
+    timeout: Annotated[str, typer.Option(help="Timeout of one request.")] = "15s",
+    retries: Annotated[
+        int, typer.Option(help="Retries of a failed request, with backoff.", min=0)
+    ] = 2,
+    max_bytes: MaxBytes = Settings().max_bytes,
+    allow_private: AllowPrivate = False,
+    ignore_robots: Annotated[
+        bool, typer.Option("--ignore-robots", help="Do not read robots.txt.")
+    ] = False,
+) -> None:
+    """Poll the followed feeds and ingest new articles until stopped (Ctrl-C / SIGTERM stop
+    cleanly after the article in hand). Exit code 1 when a source failed or an article was
+    rejected in the last cycle."""
+    import signal
+
+    from synoptic.fetch import FetchOptions
+    from synoptic.sources import Watcher, WatchReport, parse_duration
+
+    last: list[WatchReport] = []
+    with errors_to_messages(), Engine(settings=_settings(db, max_bytes, allow_private)) as eng:
+        options = FetchOptions(
+            timeout=parse_duration(timeout),
+            max_bytes=max_bytes,
+            allow_private=allow_private,
+            retries=retries,
+            respect_robots=not ignore_robots,
+        )
+        watcher = Watcher(
+            eng, options=options, delay=parse_duration(delay), every=parse_duration(every)
+        )
+        if not eng.store.source_rows():
+            err.print(
+                "[yellow]no sources to watch[/yellow]: add some with `synoptic sources add URL|FILE.opml`"
+            )
+
+        def stop(signum: int, _frame: Any) -> None:
+            err.print("stopping after the article in hand…")
+            watcher.stop()
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def cycle(report: WatchReport) -> None:
+            last[:] = [report]
+            for url, reason in report.failed.items():
+                err.print(f"[yellow]source failed[/yellow] {escape(url)}: {escape(reason)}")
+            _report_rejections(report.rejected)
+            out.print(report.summary_line())
+
+        try:
+            watcher.run(once=once, on_cycle=cycle)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    bad = bool(last and (last[0].failed or last[0].rejected))
+    raise typer.Exit(EXIT_REJECTED if bad else EXIT_OK)
 
 
 eval_app = typer.Typer(

@@ -51,7 +51,7 @@ class Engine:
             settings = Settings(**{**settings.__dict__, "db_url": db_url})
         self.settings = settings
         self.store = Store(settings.db_url)
-        self.reader = Reader(max_bytes=settings.max_bytes)
+        self.reader = Reader(max_bytes=settings.max_bytes, allow_private=settings.allow_private)
         self.extractor = Extractor()
         self.writer = BriefWriter(words=settings.summary_words)
         self.cluster_model = cluster_model

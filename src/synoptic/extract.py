@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,37 @@ from synoptic.text import ends_like_sentence, words
 KNOWN_FIELDS = frozenset(
     {"id", "title", "text", "html", "url", "outlet", "published", "authors", "language"}
 )
+
+
+_WALLS = {
+    "a cookie-consent wall": re.compile(
+        r"\b(?:we use cookies|cookie (?:policy|settings|preferences)|accept all(?: cookies)?|reject all"
+        r"|manage (?:your )?(?:privacy|cookie|consent) (?:settings|preferences|choices)|your privacy choices)\b",
+        re.IGNORECASE,
+    ),
+    "a paywall stub": re.compile(
+        r"\b(?:subscribe (?:now )?to (?:continue|keep) reading|for subscribers only|subscribers only"
+        r"|already a subscriber|to continue reading,? (?:please )?(?:subscribe|log in|sign in)"
+        r"|this (?:article|story|content) is (?:only )?(?:available|reserved) (?:to|for) (?:paying )?subscribers)\b",
+        re.IGNORECASE,
+    ),
+    "an error page": re.compile(
+        r"\b(?:page not found|404 not found|error 404|this page (?:does not|doesn't|no longer) exists?"
+        r"|access denied|something went wrong|temporarily unavailable)\b",
+        re.IGNORECASE,
+    ),
+}
+WALL_MAX_WORDS = 250
+
+
+def wall_kind(title: str, text: str) -> str | None:
+    """A consent wall, paywall stub or error page posing as an article (short, and saying so)."""
+    if len(text.split()) > WALL_MAX_WORDS:
+        return None
+    for kind, pattern in _WALLS.items():
+        if pattern.search(title) or pattern.search(text):
+            return kind
+    return None
 
 
 def parse_published(value: Any, origin: str) -> datetime | None:
@@ -62,6 +94,17 @@ class Extractor:
         self.cleaner = TextCleaner(registry=self.registry)
 
     def extract(self, doc: Document) -> Article:
+        try:
+            return self._extract(doc)
+        except InputRejected as exc:
+            if doc.meta.get("page_error"):  # a feed entry's own text, used because the page failed
+                raise InputRejected(
+                    exc.origin,
+                    f"{exc.reason} (the page itself was not fetched: {doc.meta['page_error']})",
+                ) from None
+            raise
+
+    def _extract(self, doc: Document) -> Article:
         meta = doc.meta
         page: dict[str, Any] = {}
         if doc.kind == "html":
@@ -107,6 +150,9 @@ class Extractor:
                 f"(at least {self.options.min_words} needed); is this an article?",
             )
         title = cleaned.title or paragraphs[0][:120]
+        wall = wall_kind(title, text)
+        if wall:
+            raise InputRejected(doc.origin, f"looks like {wall}, not an article ({n_words} words)")
         url = meta.get("url") or page.get("url") or None
         hints = cleaned.hints
 

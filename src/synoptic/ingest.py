@@ -77,8 +77,9 @@ def json_document(obj: Any, origin: str) -> Item:
 class Reader:
     """Walks paths and yields Documents and Rejections. ``max_bytes`` caps one document."""
 
-    def __init__(self, *, max_bytes: int) -> None:
+    def __init__(self, *, max_bytes: int, allow_private: bool = False) -> None:
         self.max_bytes = max_bytes
+        self.allow_private = allow_private
 
     def read(
         self, sources: Iterable[str | Path], *, stdin: IO[bytes] | None = None
@@ -89,6 +90,9 @@ class Reader:
                     yield Rejection("<stdin>", "standard input is not available")
                 else:
                     yield from self.read_stream(stdin, "<stdin>")
+                continue
+            if str(source).startswith(("http://", "https://")):
+                yield self._url(str(source))
                 continue
             path = Path(source)
             if path.is_dir():
@@ -112,8 +116,11 @@ class Reader:
     def read_file(self, path: Path) -> Iterator[Item]:
         origin = str(path)
         suffix = path.suffix.lower()
+        if path.name.lower().endswith((".warc", ".warc.gz")):
+            yield from self._warc(path)
+            return
         if suffix not in TEXT_SUFFIXES and suffix not in JSON_SUFFIXES:
-            supported = ", ".join(sorted({*TEXT_SUFFIXES, *JSON_SUFFIXES}))
+            supported = ", ".join(sorted({*TEXT_SUFFIXES, *JSON_SUFFIXES, ".warc", ".warc.gz"}))
             yield Rejection(
                 origin, f"unsupported file type '{suffix or path.name}' (supported: {supported})"
             )
@@ -151,6 +158,64 @@ class Reader:
             yield meta
             return
         yield Document(origin, "html" if kind == "html" else "text", decoded, meta)
+
+    def _url(self, url: str) -> Item:
+        """An article page fetched over HTTP (safely: see synoptic.fetch)."""
+        from synoptic.errors import InputRejected
+        from synoptic.fetch import Fetcher, FetchOptions
+
+        fetcher = Fetcher(FetchOptions(max_bytes=self.max_bytes, allow_private=self.allow_private))
+        try:
+            fetched = fetcher.get(url, accept=("text/html", "application/xhtml+xml"))
+        except InputRejected as exc:
+            return Rejection(url, exc.reason)
+        finally:
+            fetcher.close()
+        decoded = decode_text(fetched.content, url, html=True)
+        return (
+            decoded
+            if isinstance(decoded, Rejection)
+            else Document(url, "html", decoded, {"url": fetched.url})
+        )
+
+    def _warc(self, path: Path) -> Iterator[Item]:
+        """Every HTML response record of a WARC file becomes a document (warcio)."""
+        from warcio.archiveiterator import ArchiveIterator
+        from warcio.exceptions import ArchiveLoadFailed
+
+        origin = str(path)
+        found = 0
+        try:
+            with path.open("rb") as handle:
+                for number, record in enumerate(ArchiveIterator(handle), start=1):
+                    if record.rec_type != "response" or record.http_headers is None:
+                        continue
+                    uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                    where = f"{origin}#{number}"
+                    ctype = (record.http_headers.get_header("Content-Type") or "").lower()
+                    status = record.http_headers.get_statuscode() or ""
+                    if "html" not in ctype:
+                        continue
+                    found += 1
+                    if not status.startswith("2"):
+                        yield Rejection(where, f"{uri}: HTTP {status} response, not an article")
+                        continue
+                    data = record.content_stream().read(self.max_bytes + 1)
+                    if len(data) > self.max_bytes:
+                        yield Rejection(
+                            where, f"{uri}: record over the {_mb(self.max_bytes)} limit"
+                        )
+                        continue
+                    decoded = decode_text(data, where, html=True)
+                    if isinstance(decoded, Rejection):
+                        yield decoded
+                        continue
+                    yield Document(where, "html", decoded, {"url": uri} if uri else {})
+        except (ArchiveLoadFailed, OSError, ValueError) as exc:
+            yield Rejection(origin, f"not a readable WARC file: {exc}")
+            return
+        if not found:
+            yield Rejection(origin, "the WARC file holds no HTML response records")
 
     def read_stream(self, stream: IO[bytes], origin: str) -> Iterator[Item]:
         """Standard input: JSONL when it starts with ``{``, a JSON list with ``[``, else one text."""

@@ -41,7 +41,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from synoptic.errors import NotFound, StoreError
 from synoptic.model import Article, Membership, Rejection, Removed, SyndicationGroup
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -161,8 +161,36 @@ def _migrate_2(conn: Connection) -> None:
         )
 
 
+sources = Table(
+    "sources",
+    metadata,
+    Column("url", Text, primary_key=True),
+    Column("title", Text),
+    Column("added", DateTime(timezone=True), nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_success", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+    Column("articles_seen", Integer, nullable=False, default=0),
+    Column("next_poll", DateTime(timezone=True)),
+)
+feed_entries = Table(  # entries already handled, so a poll never fetches the same page twice
+    "feed_entries",
+    metadata,
+    Column("url", Text, primary_key=True),
+    Column("source_url", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("seen", DateTime(timezone=True), nullable=False),
+)
+
+
+def _migrate_3(conn: Connection) -> None:
+    """Version 3 adds the ``sources`` and ``feed_entries`` tables (created by create_all)."""
+
+
 # version -> function that upgrades a store from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: _migrate_3}
 
 
 def now() -> datetime:
@@ -575,6 +603,52 @@ class Store:
                 }
                 for r in rows
             ]
+
+    # -- sources ------------------------------------------------------------------------------
+
+    def add_source(self, url: str, title: str | None = None) -> bool:
+        """Add a feed; False when it is already known."""
+        with self.transaction() as conn:
+            if conn.execute(select(sources.c.url).where(sources.c.url == url)).first() is not None:
+                return False
+            conn.execute(
+                sources.insert().values(url=url, title=title, added=now(), articles_seen=0)
+            )
+            return True
+
+    def source_rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(sources).order_by(sources.c.added, sources.c.url)).mappings()
+            out = []
+            for r in rows:
+                row = dict(r)
+                for key in ("added", "last_success", "last_error_at", "next_poll"):
+                    row[key] = _aware(row[key])
+                out.append(row)
+            return out
+
+    def update_source(self, url: str, **values: Any) -> None:
+        with self.transaction() as conn:
+            if "articles_new" in values:
+                values["articles_seen"] = sources.c.articles_seen + values.pop("articles_new")
+            conn.execute(update(sources).where(sources.c.url == url).values(**values))
+
+    def entry_seen(self, url: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(select(feed_entries.c.url).where(feed_entries.c.url == url)).first()
+                is not None
+            )
+
+    def mark_entry(self, url: str, source_url: str, outcome: str) -> None:
+        with self.transaction() as conn:
+            self._upsert(
+                conn,
+                feed_entries,
+                [{"url": url, "source_url": source_url, "outcome": outcome, "seen": now()}],
+                ["url"],
+                {"outcome": outcome, "seen": now()},
+            )
 
     def separated(self) -> set[frozenset[str]]:
         with self.engine.connect() as conn:

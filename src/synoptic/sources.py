@@ -1,0 +1,380 @@
+"""Live sources: feeds (RSS 0.9x/1.0/2.0, Atom via feedparser; JSON Feed), OPML lists, article
+pages, and the watch loop that polls them.
+
+Fetching happens in worker threads, one per host at a time (so a host sees at most one request
+at once, spaced by ``delay``); extraction and storage happen in the calling thread, one article
+at a time, so a stop request (Ctrl-C, SIGTERM) takes effect after the article in hand and
+nothing half-written stays in the store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from xml.etree import ElementTree as ET
+
+from synoptic.engine import Engine
+from synoptic.errors import InputRejected, SettingsError
+from synoptic.fetch import Fetched, Fetcher, FetchOptions
+from synoptic.ingest import decode_text
+from synoptic.model import Document, Rejection
+
+FEED_TYPES = ("xml", "rss", "atom", "json", "text/plain", "text/html", "rdf")
+PAGE_TYPES = ("text/html", "application/xhtml+xml")
+
+
+@dataclass(frozen=True)
+class Entry:
+    url: str | None
+    title: str | None
+    published: datetime | None
+    content: str | None  # the entry's own text or HTML
+    content_is_html: bool
+    authors: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str | None:
+        return self.url
+
+
+def parse_duration(text: str) -> float:
+    """'10m' -> 600.0; accepts s, m, h, d suffixes or plain seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise SettingsError(f"cannot read the duration {text!r}: write e.g. 30s, 10m, 1h")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def read_opml(path: Path) -> list[tuple[str, str | None]]:
+    """(feed URL, title) for every outline with an xmlUrl."""
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise InputRejected(str(path), f"not a readable OPML file: {exc}") from None
+    found = []
+    for outline in root.iter("outline"):
+        url = outline.get("xmlUrl") or outline.get("xmlurl")
+        if url:
+            found.append((url.strip(), outline.get("title") or outline.get("text")))
+    if not found:
+        raise InputRejected(str(path), "the OPML file lists no feeds (no outline has an xmlUrl)")
+    return found
+
+
+def _datetime(struct: Any) -> datetime | None:
+    if not struct:
+        return None
+    try:
+        year, month, day, hour, minute, second = struct[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_feed(fetched: Fetched) -> tuple[list[Entry], str | None]:
+    """Entries of an RSS, Atom or JSON Feed document, and a warning when the XML was malformed
+    but entries could be recovered. Raises InputRejected when nothing is readable."""
+    body = fetched.content.lstrip()
+    if "json" in fetched.content_type or body.startswith(b"{"):
+        return _json_feed(fetched), None
+    import feedparser
+
+    parsed = feedparser.parse(
+        fetched.content,
+        response_headers={"content-type": fetched.content_type or "application/xml"},
+    )
+    problem = parsed.get("bozo_exception")
+    benign = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+    warning = None
+    if parsed.bozo and not isinstance(problem, benign):
+        if not parsed.entries:
+            raise InputRejected(fetched.url, f"malformed feed: {problem}")
+        warning = f"malformed feed ({problem}); {len(parsed.entries)} entries recovered"
+    if not parsed.entries and not parsed.feed:
+        raise InputRejected(fetched.url, "not a feed (no channel, no entries)")
+    entries = []
+    for e in parsed.entries:
+        content, is_html = None, False
+        if e.get("content"):
+            content = e.content[0].get("value")
+            is_html = "html" in (e.content[0].get("type") or "")
+        elif e.get("summary"):
+            content = e.summary
+            is_html = "html" in (e.get("summary_detail", {}).get("type") or "")
+        authors = tuple(a.get("name", "") for a in e.get("authors", []) if a.get("name"))
+        published = _datetime(e.get("published_parsed")) or _datetime(e.get("updated_parsed"))
+        entries.append(Entry(e.get("link"), e.get("title"), published, content, is_html, authors))
+    return entries, warning
+
+
+def _json_feed(fetched: Fetched) -> list[Entry]:
+    try:
+        data = json.loads(fetched.content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputRejected(fetched.url, f"malformed JSON Feed: {exc}") from None
+    if not isinstance(data, dict) or "jsonfeed" not in str(data.get("version", "")):
+        raise InputRejected(
+            fetched.url, "JSON but not a JSON Feed (no 'version' naming jsonfeed.org)"
+        )
+    entries = []
+    for item in data.get("items", []):
+        if not isinstance(item, dict):
+            continue
+        published = None
+        if item.get("date_published"):
+            try:
+                published = datetime.fromisoformat(
+                    str(item["date_published"]).replace("Z", "+00:00")
+                )
+            except ValueError:
+                published = None
+        html, text = item.get("content_html"), item.get("content_text") or item.get("summary")
+        authors = tuple(
+            a.get("name", "")
+            for a in item.get("authors", [])
+            if isinstance(a, dict) and a.get("name")
+        )
+        entries.append(
+            Entry(
+                item.get("url") or item.get("external_url"),
+                item.get("title"),
+                published,
+                html or text,
+                bool(html),
+                authors,
+            )
+        )
+    return entries
+
+
+def entry_document(fetcher: Fetcher, entry: Entry, source_url: str) -> Document | Rejection:
+    """The article page of a feed entry, or the entry's own text when the page cannot be had."""
+    meta: dict[str, Any] = {"url": entry.url, "feed": source_url}
+    if entry.title:
+        meta["feed_title"] = entry.title  # the page's own title wins when the page is fetched
+    if entry.published:
+        meta["published"] = entry.published.isoformat()
+    if entry.authors:
+        meta["authors"] = list(entry.authors)
+    origin = entry.url or f"{source_url}#{entry.title or 'entry'}"
+    page_error = "the entry has no link"
+    if entry.url:
+        try:
+            fetched = fetcher.get(entry.url, accept=PAGE_TYPES)
+            decoded = decode_text(fetched.content, entry.url, html=True)
+            if isinstance(decoded, Rejection):
+                raise InputRejected(entry.url, decoded.reason)
+            return Document(
+                entry.url,
+                "html",
+                decoded,
+                meta | {"url": fetched.url if fetched.url else entry.url},
+            )
+        except InputRejected as exc:
+            page_error = exc.reason
+    if entry.content and entry.content.strip():
+        meta["text_from"] = "feed entry"
+        if entry.title:
+            meta["title"] = entry.title
+        meta["page_error"] = page_error
+        return Document(origin, "html" if entry.content_is_html else "text", entry.content, meta)
+    return Rejection(origin, f"page not fetched ({page_error}) and the feed entry has no text")
+
+
+@dataclass
+class SourceResult:
+    url: str
+    error: str | None = None
+    warning: str | None = None
+    not_modified: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    documents: list[tuple[Entry, Document | Rejection]] = field(default_factory=list)
+
+
+@dataclass
+class WatchReport:
+    polled: int = 0
+    new: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_modified: int = 0
+
+    def summary_line(self) -> str:
+        return (
+            f"{self.polled} sources polled ({self.not_modified} unchanged, {len(self.failed)} failed): "
+            f"{self.new} new, {self.duplicates} duplicates, {len(self.rejected)} rejected"
+        )
+
+
+class Watcher:
+    """Polls the store's sources and ingests what is new. ``stop()`` is safe from a signal."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        options: FetchOptions | None = None,
+        delay: float = 1.0,
+        workers: int = 4,
+        every: float = 600.0,
+    ) -> None:
+        self.engine = engine
+        self.options = options or FetchOptions()
+        self.delay = delay
+        self.workers = workers
+        self.every = every
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def due(self, *, all_sources: bool) -> list[dict[str, Any]]:
+        moment = datetime.now(UTC)
+        return [
+            s
+            for s in self.engine.store.source_rows()
+            if all_sources or s["next_poll"] is None or s["next_poll"] <= moment
+        ]
+
+    def poll(
+        self, *, all_sources: bool = True, progress: Callable[[str], None] | None = None
+    ) -> WatchReport:
+        """One cycle over the due sources."""
+        report = WatchReport()
+        chosen = self.due(all_sources=all_sources)
+        by_host: dict[str, list[dict[str, Any]]] = {}
+        for source in chosen:
+            by_host.setdefault(urlsplit(source["url"]).netloc, []).append(source)
+        fetcher = Fetcher(self.options)
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+                futures = [
+                    pool.submit(self._fetch_host, fetcher, group) for group in by_host.values()
+                ]
+                for future in as_completed(futures):
+                    for result in future.result():
+                        self._ingest(result, report, progress)
+                    if self.stopping:
+                        break
+        finally:
+            fetcher.close()
+        return report
+
+    def _fetch_host(self, fetcher: Fetcher, group: list[dict[str, Any]]) -> list[SourceResult]:
+        """All the requests to one host, one at a time, ``delay`` apart."""
+        results = []
+        first = True
+
+        def pause() -> None:
+            nonlocal first
+            if not first and self.delay:
+                time.sleep(self.delay)
+            first = False
+
+        for source in group:
+            if self.stopping:
+                break
+            result = SourceResult(source["url"])
+            results.append(result)
+            try:
+                pause()
+                fetched = fetcher.get(
+                    source["url"],
+                    accept=FEED_TYPES,
+                    etag=source["etag"],
+                    last_modified=source["last_modified"],
+                )
+                result.etag, result.last_modified = fetched.etag, fetched.last_modified
+                if fetched.not_modified:
+                    result.not_modified = True
+                    continue
+                entries, result.warning = parse_feed(fetched)
+                for entry in entries:
+                    if self.stopping:
+                        break
+                    if entry.key and self.engine.store.entry_seen(entry.key):
+                        continue
+                    if entry.url and urlsplit(entry.url).netloc == urlsplit(source["url"]).netloc:
+                        pause()
+                    result.documents.append((entry, entry_document(fetcher, entry, source["url"])))
+            except InputRejected as exc:
+                result.error = exc.reason
+        return results
+
+    def _ingest(
+        self, result: SourceResult, report: WatchReport, progress: Callable[[str], None] | None
+    ) -> None:
+        store = self.engine.store
+        report.polled += 1
+        moment = datetime.now(UTC)
+        next_poll = moment + timedelta(seconds=self.every)
+        if result.error:
+            report.failed[result.url] = result.error
+            store.update_source(
+                result.url, last_error=result.error, last_error_at=moment, next_poll=next_poll
+            )
+            return
+        if result.not_modified:
+            report.not_modified += 1
+            store.update_source(result.url, last_success=moment, next_poll=next_poll)
+            return
+        new = 0
+        for entry, item in result.documents:
+            if self.stopping:
+                break  # the article in hand was finished; the rest waits for the next poll
+            outcome = self.engine.ingest_items([item])
+            new += len(outcome.new)
+            report.new += len(outcome.new)
+            report.duplicates += len(outcome.duplicates)
+            report.rejected.extend(outcome.rejected)
+            if entry.key:
+                store.mark_entry(
+                    entry.key, result.url, "rejected" if outcome.rejected else "stored"
+                )
+            if progress is not None:
+                progress(entry.title or entry.url or "")
+        values: dict[str, Any] = {
+            "last_success": moment,
+            "next_poll": next_poll,
+            "articles_new": new,
+        }
+        if result.warning:
+            report.failed[result.url] = result.warning
+            values.update(last_error=result.warning, last_error_at=moment)
+        if result.etag or result.last_modified:
+            values.update(etag=result.etag, last_modified=result.last_modified)
+        store.update_source(result.url, **values)
+
+    def run(
+        self,
+        *,
+        once: bool,
+        progress: Callable[[str], None] | None = None,
+        on_cycle: Callable[[WatchReport], None] | None = None,
+    ) -> None:
+        """Poll until stopped (or once). Sleeps in short steps so a stop is prompt."""
+        first = True
+        while not self.stopping:
+            report = self.poll(all_sources=first, progress=progress)
+            first = False
+            if on_cycle is not None:
+                on_cycle(report)
+            if once:
+                return
+            while not self.stopping and not self.due(all_sources=False):
+                self._stop.wait(1.0)
