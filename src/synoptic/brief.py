@@ -13,10 +13,12 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import sparse
 
+from synoptic.analyze import Recognizer, dates_in, default_recognizer, merge_entities, speaker_of
 from synoptic.model import (
     Article,
     Brief,
@@ -41,6 +43,7 @@ class _Unit:
     position: float  # 0 = lead, 1 = last sentence
     terms: frozenset[str]
     clauses: tuple[frozenset[str], ...]
+    speaker: str | None = None
 
 
 _CLAUSE_BREAK = re.compile(r",\s+|\s+[–—-]\s+|;\s+|:\s+")
@@ -89,9 +92,22 @@ def _conflict(a: str, b: str) -> dict[str, set[str]] | None:
 class BriefWriter:
     """Writes the :class:`Brief` of a set of articles grouped into syndication groups."""
 
-    def __init__(self, *, words: int = 120, splitter: SentenceSplitter | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        words: int = 120,
+        splitter: SentenceSplitter | None = None,
+        recognizer: Recognizer | None = None,
+    ) -> None:
         self.words = words
         self.splitter = splitter or SentenceSplitter()
+        self._recognizer = recognizer
+
+    @property
+    def recognizer(self) -> Recognizer:
+        if self._recognizer is None:
+            self._recognizer = default_recognizer()
+        return self._recognizer
 
     def write(
         self,
@@ -107,15 +123,53 @@ class BriefWriter:
         claims = self._claims(units)
         summary = self._summary(claims, budget)
         headline = story_headline(articles)
-        ordered = sorted(claims, key=lambda c: (-c[1].independent_reports, c[0]))
+        ordered = [c for _, c in sorted(claims, key=lambda c: (-c[1].independent_reports, c[0]))]
         return Brief(
             story_id=story_id,
             headline=headline,
             summary=tuple(summary),
-            claims=tuple(c for _, c in ordered),
+            claims=tuple(ordered),
             articles=tuple(articles),
             groups=tuple(groups),
+            entities=tuple(self._entities(articles)),
+            timeline=tuple(_timeline(ordered)),
+            framing=tuple(self._framing(articles, groups, ordered, units)),
+            entity_recognizer=self.recognizer.name,
         )
+
+    def _entities(self, articles: list[Article], limit: int = 40) -> list[dict[str, Any]]:
+        found = [
+            (a.id, m) for a in articles for m in self.recognizer.mentions(a.title + "\n" + a.text)
+        ]
+        return [e.to_json() for e in merge_entities(found)[:limit]]
+
+    @staticmethod
+    def _framing(
+        articles: list[Article],
+        groups: list[SyndicationGroup],
+        claims: list[Claim],
+        units: list[_Unit],
+    ) -> list[dict[str, Any]]:
+        """Per independent report: headline, what it leads with, what only it carries, whom it quotes."""
+        by_id = {a.id: a for a in articles}
+        out = []
+        for group in groups:
+            members = [by_id[i] for i in group.article_ids if i in by_id]
+            ids = set(group.article_ids)
+            lead = next((u.sentence.text for u in units if u.article.id == members[0].id), "")
+            speakers = Counter(u.speaker for u in units if u.article.id in ids and u.speaker)
+            out.append(
+                {
+                    "group": group.id,
+                    "outlets": sorted({a.outlet or "unknown outlet" for a in members}),
+                    "wire": group.wire,
+                    "headline": members[0].title,
+                    "lead": lead,
+                    "only_here": [c.text for c in claims if set(c.article_ids) <= ids],
+                    "quotes": [name for name, _ in speakers.most_common()],
+                }
+            )
+        return out
 
     def _units(self, articles: list[Article], group_of: dict[str, str]) -> list[_Unit]:
         units: list[_Unit] = []
@@ -125,7 +179,14 @@ class BriefWriter:
                 for s in self.splitter.split(article.text)
                 if len(s.text.split()) >= MIN_SENTENCE_WORDS
             ]
+            people: list[str] = []
             for i, sentence in enumerate(sentences):
+                speaker = speaker_of(sentence.text, people)
+                people.extend(
+                    m.text for m in self.recognizer.mentions(sentence.text) if m.kind == "person"
+                )
+                if speaker:
+                    people.append(speaker)  # "..., he said" in the next sentence means this speaker
                 units.append(
                     _Unit(
                         article,
@@ -134,6 +195,7 @@ class BriefWriter:
                         i / max(1, len(sentences) - 1),
                         frozenset(content_terms(sentence.text)),
                         clauses(sentence.text),
+                        speaker,
                     )
                 )
         return units
@@ -210,6 +272,8 @@ class BriefWriter:
                 Citation(u.article.id, u.sentence.start, u.sentence.end, u.sentence.text == text)
                 for u in sorted(group_units, key=lambda u: u is not units[rep])
             )
+            speakers = Counter(u.speaker for u in group_units if u.speaker)
+            rep_unit = units[rep]
             claim = Claim(
                 text=text,
                 status=status,
@@ -217,6 +281,8 @@ class BriefWriter:
                 independent_reports=len(reports),
                 citations=citations,
                 values=values,
+                speaker=rep_unit.speaker or (speakers.most_common(1)[0][0] if speakers else None),
+                dates=tuple(d.value for d in dates_in(text, rep_unit.article.published)),
             )
             claims.append((min(u.position for u in group_units), claim))
         return claims
@@ -241,6 +307,17 @@ class BriefWriter:
             used += n
         chosen.sort(key=lambda item: (item[0], item[1].status == "single"))
         return [SummarySentence(c.text, c.citations, c.status) for _, c in chosen]
+
+
+def _timeline(claims: list[Claim]) -> list[dict[str, Any]]:
+    """Dated statements of the story, in date order (partial dates sort by what they give)."""
+    rows = [
+        {"date": value, "text": c.text, "status": c.status, "article_ids": list(c.article_ids)}
+        for c in claims
+        for value in c.dates[:1]
+    ]
+    # full or year-only dates first, in order; dates whose year is unknown ("--09-03") after
+    return sorted(rows, key=lambda r: (r["date"].startswith("--"), r["date"].lstrip("-")))
 
 
 def story_headline(articles: list[Article]) -> str:

@@ -26,7 +26,9 @@ from synoptic.engine import Engine
 from synoptic.errors import InputRejected, NotFound, SettingsError, StoreError, SynopticError
 from synoptic.model import Article, IngestReport, Rejection
 from synoptic.render import (
+    STATUS_LABEL,
     article_json,
+    brief_html,
     brief_json,
     brief_markdown,
     extract_json,
@@ -219,8 +221,17 @@ def story(
         bool,
         typer.Option("--why", help="Explain why each article is in the story, and the runner-up."),
     ] = False,
+    changes: Annotated[
+        bool,
+        typer.Option(
+            "--changes", help="Only the claims new since the previous version of the brief."
+        ),
+    ] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the brief as one self-contained HTML file.")
+    ] = None,
 ) -> None:
-    """Print one story's brief: summary with citations, claims, sources."""
+    """Print one story's brief: summary with citations, claims, names, timeline, framing."""
     if why:
         with errors_to_messages(), Engine(settings=_settings(db)) as eng:
             _print_why(eng, story_id, as_json)
@@ -230,6 +241,26 @@ def story(
         raise typer.Exit(EXIT_USAGE)
     with errors_to_messages(), Engine(settings=_settings(db)) as eng:
         brief = eng.brief(story_id, words=words)
+        if html is not None:
+            html.write_text(brief_html(brief), encoding="utf-8")
+            out.print(f"wrote {html}")
+            return
+        if changes:
+            fresh = [c for c in brief.claims if c.new]
+            if as_json:
+                claims = [c for c in brief_json(brief)["claims"] if c["new"]]
+                _print_json({"id": brief.story_id, "version": brief.version, "new_claims": claims})
+                return
+            if brief.version == 1:
+                out.print(
+                    f"version 1 of {brief.story_id}: the first brief, so nothing is new since a previous one"
+                )
+            out.print(
+                f"{len(fresh)} claim{'s' * (len(fresh) != 1)} new in version {brief.version}:"
+            )
+            for c in fresh:
+                out.print(f"• [{STATUS_LABEL[c.status]}] {escape(c.text)}")
+            return
         if as_json:
             _print_json(brief_json(brief) | {"updated": eng.story(story_id).updated.isoformat()})
         elif markdown:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,12 +22,14 @@ from synoptic.ingest import Reader
 from synoptic.model import (
     Article,
     Brief,
+    Claim,
     Document,
     IngestReport,
     Membership,
     Rejection,
     Story,
     SyndicationGroup,
+    normalise_for_hash,
 )
 from synoptic.settings import Settings
 from synoptic.store import Store, StoredArticle
@@ -315,16 +318,43 @@ class Engine:
         return self.store.story_articles(story_id)[2]
 
     def brief(self, story_id: str, *, words: int | None = None) -> Brief:
+        """The story's brief. Briefs are versioned: a new version is recorded whenever the
+        story's articles changed since the last one, and claims that were not in the previous
+        version are marked ``new``."""
         story = self.story(story_id)
-        return self.writer.write(
+        brief = self.writer.write(
             list(story.articles), list(story.groups), story_id=story.id, words=words
         )
+        article_ids = sorted(a.id for a in story.articles)
+        versions = self.store.brief_versions(story.id)
+        if not versions or versions[-1]["article_ids"] != article_ids:
+            version = len(versions) + 1
+            self.store.add_brief_version(story.id, version, article_ids, sorted(_claim_keys(brief)))
+            previous = versions[-1] if versions else None
+        else:
+            version = versions[-1]["version"]
+            previous = versions[-2] if len(versions) > 1 else None
+        known = set(previous["claim_keys"]) if previous else None
+        claims = tuple(
+            replace(c, new=known is not None and not (_keys_of(brief, c) & known))
+            for c in brief.claims
+        )
+        return replace(brief, claims=claims, version=version)
 
     def article(self, article_id: str) -> Article:
         return self.store.article(article_id)
 
     def rejections(self) -> list[dict[str, Any]]:
         return self.store.rejection_rows()
+
+
+def _keys_of(brief: Brief, claim: Claim) -> set[str]:
+    texts = {a.id: a.text for a in brief.articles}
+    return {normalise_for_hash(texts[c.article_id][c.start : c.end]) for c in claim.citations}
+
+
+def _claim_keys(brief: Brief) -> set[str]:
+    return {key for claim in brief.claims for key in _keys_of(brief, claim)}
 
 
 def extract(

@@ -149,6 +149,9 @@ class Claim:
     independent_reports: int
     citations: tuple[Citation, ...]
     values: dict[str, list[str]] = field(default_factory=dict)  # conflicts: value -> article ids
+    speaker: str | None = None  # who the claim is attributed to ("X said")
+    dates: tuple[str, ...] = ()  # dates it mentions, resolved against publication dates
+    new: bool = False  # not in the previous version of the brief
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,11 @@ class Brief:
     claims: tuple[Claim, ...]
     articles: tuple[Article, ...]
     groups: tuple[SyndicationGroup, ...]
+    entities: tuple[dict[str, Any], ...] = ()
+    timeline: tuple[dict[str, Any], ...] = ()
+    framing: tuple[dict[str, Any], ...] = ()
+    version: int | None = None
+    entity_recognizer: str = ""
 
     @property
     def independent_reports(self) -> int:

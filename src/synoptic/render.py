@@ -99,10 +99,18 @@ def brief_json(brief: Brief) -> dict[str, Any]:
                     {"article_id": x.article_id, "start": x.start, "end": x.end, "exact": x.exact}
                     for x in c.citations
                 ],
+                "speaker": c.speaker,
+                "dates": list(c.dates),
+                "new": c.new,
                 **({"values": c.values} if c.values else {}),
             }
             for c in brief.claims
         ],
+        "entities": list(brief.entities),
+        "entity_recognizer": brief.entity_recognizer,
+        "timeline": list(brief.timeline),
+        "framing": list(brief.framing),
+        "version": brief.version,
     }
 
 
@@ -146,6 +154,27 @@ def brief_markdown(brief: Brief) -> str:
                 f"- {c.text} {_sources(brief, c.article_ids)} "
                 f"({c.independent_reports} report{'s' * (c.independent_reports != 1)}){extra}"
             )
+    if brief.timeline:
+        lines += ["", "## Timeline", ""]
+        lines += [
+            f"- **{t['date']}** {t['text']} {_sources(brief, t['article_ids'])}"
+            for t in brief.timeline
+        ]
+    if brief.entities:
+        lines += ["", "## Names", ""]
+        lines += [
+            f"- {e['name']} ({e['type']}{'; also ' + ', '.join(e['variants']) if e['variants'] else ''}) {_sources(brief, e['article_ids'])}"
+            for e in brief.entities[:20]
+        ]
+    if brief.framing:
+        lines += ["", "## How each report frames it", ""]
+        for f in brief.framing:
+            lines.append(
+                f"- **{', '.join(f['outlets'])}** — “{f['headline']}”. Leads with: {f['lead']}"
+            )
+            if f["quotes"]:
+                lines.append(f"  Quotes: {', '.join(f['quotes'])}.")
+            lines.append(f"  Claims only this report carries: {len(f['only_here'])}.")
     lines += ["", "## Sources", ""]
     group_of = {aid: g for g in brief.groups for aid in g.article_ids}
     for i, a in enumerate(brief.articles, start=1):
@@ -157,6 +186,81 @@ def brief_markdown(brief: Brief) -> str:
             )
         lines.append(f"{i}. {a.title} — {_outlet(a)}{' ' + a.url if a.url else ''} `{a.id}`{copy}")
     return "\n".join(lines) + "\n"
+
+
+def brief_html(brief: Brief) -> str:
+    """One self-contained HTML file (inline CSS, no scripts, every text escaped)."""
+    from html import escape as h
+
+    numbers = {a.id: i + 1 for i, a in enumerate(brief.articles)}
+
+    def cites(ids: list[str] | tuple[str, ...]) -> str:
+        return " ".join(
+            f'<a href="#a{numbers[i]}">[{numbers[i]}]</a>'
+            for i in dict.fromkeys(ids)
+            if i in numbers
+        )
+
+    def link(url: str | None, text: str) -> str:
+        ok = url and url.split(":", 1)[0].lower() in ("http", "https")
+        return (
+            f'<a href="{h(url or "")}" rel="noopener noreferrer">{h(text)}</a>' if ok else h(text)
+        )
+
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{h(brief.headline)}</title><style>",
+        "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1f2328}",
+        ".agreed{color:#1b7f3b}.single{color:#9a6700}.conflict{color:#b42318}",
+        "li{margin:.3rem 0}.meta{color:#57606a}.badge{font-size:.8rem;border:1px solid;border-radius:1rem;padding:0 .4rem}",
+        "</style></head><body>",
+        f"<h1>{h(brief.headline)}</h1><p class='meta'>{h(_reports_line(brief))}"
+        + (f" · version {brief.version}" if brief.version else "")
+        + "</p>",
+        "<h2>Summary</h2><ul>",
+    ]
+    for sentence in brief.summary:
+        label = (
+            ""
+            if sentence.status == "agreed"
+            else f" <span class='badge {sentence.status}'>{STATUS_LABEL[sentence.status]}</span>"
+        )
+        parts.append(
+            f"<li>{h(sentence.text)}{label} {cites([c.article_id for c in sentence.citations])}</li>"
+        )
+    parts.append("</ul><h2>Claims</h2><ul>")
+    for c in brief.claims:
+        values = "; ".join(f"{h(v)}: {cites(ids)}" for v, ids in c.values.items())
+        extra = f" — {values}" if values else ""
+        who = f" <span class='meta'>({h(c.speaker)})</span>" if c.speaker else ""
+        new = " <span class='badge'>new</span>" if c.new else ""
+        parts.append(
+            f"<li><span class='badge {c.status}'>{STATUS_LABEL[c.status]} ×{c.independent_reports}</span> "
+            f"{h(c.text)}{who}{new} {cites(c.article_ids)}{extra}</li>"
+        )
+    parts.append("</ul>")
+    if brief.timeline:
+        parts.append("<h2>Timeline</h2><ul>")
+        parts += [
+            f"<li><b>{h(t['date'])}</b> {h(t['text'])} {cites(t['article_ids'])}</li>"
+            for t in brief.timeline
+        ]
+        parts.append("</ul>")
+    if brief.entities:
+        parts.append("<h2>Names</h2><ul>")
+        parts += [
+            f"<li>{h(e['name'])} <span class='meta'>{h(e['type'])}</span> {cites(e['article_ids'])}</li>"
+            for e in brief.entities[:20]
+        ]
+        parts.append("</ul>")
+    parts.append("<h2>Sources</h2><ol>")
+    for a in brief.articles:
+        parts.append(
+            f"<li id='a{numbers[a.id]}'>{link(a.url, a.title)} — {h(_outlet(a))} <code>{h(a.id)}</code></li>"
+        )
+    parts.append("</ol></body></html>")
+    return "\n".join(parts) + "\n"
 
 
 def print_brief(console: Console, brief: Brief) -> None:

@@ -41,7 +41,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from synoptic.errors import NotFound, StoreError
 from synoptic.model import Article, Membership, Rejection, Removed, SyndicationGroup
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -185,12 +185,27 @@ feed_entries = Table(  # entries already handled, so a poll never fetches the sa
 )
 
 
+briefs = Table(  # one row per brief version: which articles it covered and what it claimed
+    "briefs",
+    metadata,
+    Column("story_id", String(32), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("article_ids", JSON, nullable=False),
+    Column("claim_keys", JSON, nullable=False),
+)
+
+
 def _migrate_3(conn: Connection) -> None:
     """Version 3 adds the ``sources`` and ``feed_entries`` tables (created by create_all)."""
 
 
 # version -> function that upgrades a store from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: _migrate_3}
+def _migrate_4(conn: Connection) -> None:
+    """Version 4 adds ``briefs`` (versioned briefs; created by create_all)."""
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
 
 
 def now() -> datetime:
@@ -649,6 +664,33 @@ class Store:
                 ["url"],
                 {"outcome": outcome, "seen": now()},
             )
+
+    def brief_versions(self, story_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(briefs).where(briefs.c.story_id == story_id).order_by(briefs.c.version)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def add_brief_version(
+        self, story_id: str, version: int, article_ids: list[str], claim_keys: list[str]
+    ) -> None:
+        with self.transaction() as conn:
+            exists = conn.execute(
+                select(briefs.c.version).where(
+                    briefs.c.story_id == story_id, briefs.c.version == version
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    briefs.insert().values(
+                        story_id=story_id,
+                        version=version,
+                        created=now(),
+                        article_ids=article_ids,
+                        claim_keys=claim_keys,
+                    )
+                )
 
     def separated(self) -> set[frozenset[str]]:
         with self.engine.connect() as conn:

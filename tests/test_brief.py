@@ -1,0 +1,153 @@
+"""Briefs on fixtures written for these tests: conflicts, wire copies, speakers, dates, names,
+versions and the self-contained HTML."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from synoptic import Engine, brief_of
+from synoptic.analyze import RuleRecognizer, dates_in, merge_entities, speaker_of
+from synoptic.brief import check_faithfulness
+from synoptic.cli import app
+from synoptic.model import Article, article_id
+
+FLOOD_A = """Floods force thousands from homes in northern Italy
+
+Heavy rain flooded towns across the Emilia-Romagna region on Tuesday, forcing 10,000 people from their homes, the civil protection agency said.
+
+Rivers burst their banks in Ravenna and Forli after two days of storms, and schools were closed across the region.
+
+Regional president Michele de Pascale said the damage was worse than in the floods of 2023.
+"""
+FLOOD_B = """Italy floods: rescuers reach stranded villages
+
+Rescue teams reached villages cut off by flooding in Emilia-Romagna on Wednesday, a day after heavy rain forced 20,000 to 30,000 people from their homes across the region.
+
+“We have never seen water rise this fast,” said Anna Bianchi, the mayor of a small town near Forli.
+
+Rivers burst their banks in Ravenna and Forli after two days of storms, officials said.
+"""
+
+
+def art(text: str, url: str, published: datetime | None = None) -> Article:
+    title, body = text.strip().split("\n\n", 1)
+    return Article(
+        id=article_id(title, body, url),
+        title=title,
+        text=body.strip(),
+        url=url,
+        published=published,
+    )
+
+
+def test_conflicting_figures_are_shown_with_their_sources() -> None:
+    a, b = art(FLOOD_A, "https://a.example/1"), art(FLOOD_B, "https://b.example/2")
+    brief = brief_of([a, b])
+    conflicts = [c for c in brief.claims if c.status == "conflict"]
+    assert conflicts, [c.text for c in brief.claims]
+    values = conflicts[0].values
+    assert values["10000"] == [a.id]
+    assert set(values["20000"]) == {b.id} and set(values["30000"]) == {b.id}
+    assert check_faithfulness(brief) == []
+
+
+def test_a_wire_copy_and_its_republication_are_one_report() -> None:
+    original = art(FLOOD_A, "https://wire.example/1")
+    republished_text = FLOOD_A.replace(
+        "Floods force thousands from homes in northern Italy", "Italy: thousands flee floods"
+    ) + ("\nOur reporter in Bologna said the main road south was closed for most of the day.\n")
+    copy = art(republished_text, "https://paper.example/2")
+    brief = brief_of([original, copy])
+    assert brief.independent_reports == 1
+    assert all(c.status != "agreed" for c in brief.claims)
+    assert all(c.independent_reports == 1 for c in brief.claims)
+
+
+def test_quotes_keep_their_speaker() -> None:
+    brief = brief_of([art(FLOOD_A, "https://a.example/1"), art(FLOOD_B, "https://b.example/2")])
+    quoted = next(c for c in brief.claims if "never seen water" in c.text)
+    assert quoted.speaker == "Anna Bianchi"
+    damage = next(c for c in brief.claims if "damage was worse" in c.text)
+    assert damage.speaker == "Michele de Pascale"
+    assert speaker_of("“It is over,” he said.", ["Jane Roe"]) == "Jane Roe"
+    assert (
+        speaker_of("The bridge will close, according to Transport Minister Jane Roe.", [])
+        == "Jane Roe"
+    )
+    assert speaker_of("Rain fell all day.", ["Jane Roe"]) is None
+
+
+def test_relative_dates_resolve_against_publication() -> None:
+    published = datetime(2025, 8, 28, 9, 0, tzinfo=UTC)  # a Thursday
+    values = lambda s: [d.value for d in dates_in(s, published)]  # noqa: E731
+    assert values("The parade on Sept 3 will be held in Beijing.") == ["2025-09-03"]
+    assert values("The ministry said on Tuesday that it had agreed.") == ["2025-08-26"]
+    assert values("Talks will resume on Monday.") == ["2025-09-01"]
+    assert values("He arrived yesterday.") == ["2025-08-27"]
+    assert values("She visited in December.") == ["2024-12"]
+    assert values("Kim has not visited since 2019.") == ["2019"]
+    assert values("It met next week.") == ["2025-W36"]
+    assert [d.value for d in dates_in("The parade on Sept 3.", None)] == ["--09-03"]
+    # a timeline gathers the dated statements, resolved against each article's date
+    brief = brief_of(
+        [
+            art(FLOOD_A, "https://a.example/1", published),
+            art(FLOOD_B, "https://b.example/2", published),
+        ]
+    )
+    dates = [t["date"] for t in brief.timeline]
+    assert "2025-08-27" in dates and dates == sorted(dates)  # "on Wednesday", published Thursday
+
+
+def test_entity_variants_and_short_forms_merge() -> None:
+    text = (
+        "Iran's President Masoud Pezashkian will attend. Later, Masoud Pezeshkian said he would fly. "
+        "Serbian President Aleksandar Vučić arrived; Vucic said he was pleased. "
+        "North Korean leader Kim Jong Un came too. Kim waved. Mr Kim smiled."
+    )
+    recognizer = RuleRecognizer()
+    entities = merge_entities([("a", m) for m in recognizer.mentions(text)])
+    by_variant = {v: e for e in entities for v in e.variants}
+    assert by_variant["Masoud Pezashkian"] is by_variant["Masoud Pezeshkian"]
+    assert by_variant["Aleksandar Vučić"] is by_variant["Vucic"]
+    assert by_variant["Kim"] is by_variant["Kim Jong Un"]
+    assert by_variant["Kim Jong Un"].kind == "person"
+
+
+def test_seed_brief_has_names_framing_and_versions(
+    db_url: str, parade_dir: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    files = sorted(parade_dir.glob("*.txt"))
+    with Engine(db_url) as eng:
+        eng.ingest(files[:2])
+        story_id = eng.stories()[0].id
+        first = eng.brief(story_id)
+        assert first.version == 1 and not any(c.new for c in first.claims)
+        assert eng.brief(story_id).version == 1  # unchanged story, same version
+        eng.ingest(files[2:])
+        second = eng.brief(story_id)
+        assert second.version == 2
+        fresh = [c for c in second.claims if c.new]
+        assert any("20,000 to 30,000" in c.text for c in fresh)
+        assert not any("Tiananmen" in c.text for c in fresh)  # was in version 1
+        names = {e["name"]: e for e in second.entities}
+        assert any("Pezashkian" in n for n in names)
+        assert len(second.framing) == 2
+        kyiv = next(f for f in second.framing if f["outlets"] == ["The Kyiv Independent"])
+        assert "Yuri Ushakov" in kyiv["quotes"] and "Dmitry Peskov" in kyiv["quotes"]
+        assert any("20,000 to 30,000" in c for c in kyiv["only_here"])
+    changes = runner.invoke(app, ["story", story_id, "--changes", "--db", db_url])
+    assert changes.exit_code == 0 and "new in version 2" in changes.output
+    target = tmp_path / "brief.html"
+    written = runner.invoke(app, ["story", story_id, "--html", str(target), "--db", db_url])
+    assert written.exit_code == 0
+    html = target.read_text()
+    assert (
+        html.startswith("<!doctype html>")
+        and "<script" not in html
+        and "26 foreign heads of state" in html
+    )
