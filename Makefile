@@ -11,7 +11,7 @@ DATASETS ?= ../shared/datasets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,web]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,web,eval]'
 	@touch $(STAMP)
 
 run: $(STAMP)  ## ingest the bundled example into ./synoptic.db and print every story's brief
@@ -23,9 +23,10 @@ test: $(STAMP) browser  ## the test suite, then lint and type checks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## clustering quality and speed vs peers on the public datasets (see docs/benchmarks.md)
+bench: $(STAMP)  ## clustering and brief quality vs peers on the public datasets (docs/benchmarks.md)
 	$(BIN)/python benchmarks/clustering.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
 		--multinews $(DATASETS)/multinews/sample_validation.csv
+	$(BIN)/python benchmarks/briefs.py --multinews $(DATASETS)/multinews/sample_validation.csv
 
 serve: $(STAMP)  ## the web page and JSON API on http://127.0.0.1:8000
 	$(BIN)/synoptic serve --db $(DB)

@@ -13,9 +13,11 @@ from synoptic.cli import app
 from synoptic.evaluate import (
     bcubed,
     clustering_scores,
+    evaluate_briefs,
     evaluate_clustering,
     load_ecbplus,
     load_multinews,
+    load_multinews_clusters,
 )
 
 from .conftest import QUAKE_A, QUAKE_B
@@ -96,3 +98,29 @@ def test_eval_cli_json(ecb_root: Path) -> None:
     } <= set(json.loads(result.output))
     missing = CliRunner().invoke(app, ["eval", "clustering", "multinews", "/no/such.csv"])
     assert missing.exit_code == 2
+
+
+def test_eval_briefs_and_faithfulness(tmp_path: Path, parade_dir: Path) -> None:
+    path = tmp_path / "mn.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["documents", "num_documents", "summary"])
+        writer.writeheader()
+        writer.writerow(
+            {
+                "documents": repr([QUAKE_A, QUAKE_B]),
+                "num_documents": 2,
+                "summary": "– A magnitude 7.1 earthquake struck southern Chile on Tuesday, killing at least 12 people.",
+            }
+        )
+    clusters = load_multinews_clusters(path)
+    assert clusters[0].summary.startswith("A magnitude")  # the leading dash is removed
+    scores = evaluate_briefs(clusters)
+    assert scores["n_clusters"] == 1 and 0 < scores["rouge1"] <= 100
+    result = CliRunner().invoke(app, ["eval", "briefs", "multinews", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.output)) == {"rouge1", "rouge2", "rougeL", "n_clusters"}
+
+    faithful = CliRunner().invoke(app, ["eval", "faithfulness", str(parade_dir), "--json"])
+    assert faithful.exit_code == 0, faithful.output
+    report = json.loads(faithful.output)
+    assert report["stories"] == 1 and report["cited_verbatim"] == 100.0 and report["problems"] == []

@@ -16,16 +16,107 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from difflib import SequenceMatcher
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from synoptic.text import MONTHS, STOPWORDS
 
 TITLES = frozenset(
-    ["president", "prime", "minister", "mr", "mrs", "ms", "dr", "sir", "dame", "leader", "chancellor", "king", "queen", "prince", "princess", "pope", "secretary", "general", "spokesperson", "spokesman", "spokeswoman", "chief", "aide", "senator", "governor", "mayor", "judge", "justice", "ambassador", "general", "colonel", "commander", "assistant", "deputy", "vice", "speaker", "chairman", "chairwoman", "chair", "director", "ceo", "founder", "premier", "sheikh", "emir", "officer", "official", "lawmaker", "representative", "envoy", "under-secretary-general"]
+    [
+        "president",
+        "prime",
+        "minister",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "sir",
+        "dame",
+        "leader",
+        "chancellor",
+        "king",
+        "queen",
+        "prince",
+        "princess",
+        "pope",
+        "secretary",
+        "general",
+        "spokesperson",
+        "spokesman",
+        "spokeswoman",
+        "chief",
+        "aide",
+        "senator",
+        "governor",
+        "mayor",
+        "judge",
+        "justice",
+        "ambassador",
+        "general",
+        "colonel",
+        "commander",
+        "assistant",
+        "deputy",
+        "vice",
+        "speaker",
+        "chairman",
+        "chairwoman",
+        "chair",
+        "director",
+        "ceo",
+        "founder",
+        "premier",
+        "sheikh",
+        "emir",
+        "officer",
+        "official",
+        "lawmaker",
+        "representative",
+        "envoy",
+        "under-secretary-general",
+    ]
 )
 NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:an|ian|ese|ish|i|ic|ch))$")
 ORG_WORDS = frozenset(
-    ["ministry", "council", "court", "agency", "party", "company", "corporation", "inc", "ltd", "group", "bank", "university", "commission", "committee", "union", "organisation", "organization", "office", "department", "army", "navy", "force", "forces", "police", "parliament", "assembly", "post", "times", "news", "press", "journal", "institute", "association", "federation", "fund", "nations", "reuters", "bloomberg"]
+    [
+        "ministry",
+        "council",
+        "court",
+        "agency",
+        "party",
+        "company",
+        "corporation",
+        "inc",
+        "ltd",
+        "group",
+        "bank",
+        "university",
+        "commission",
+        "committee",
+        "union",
+        "organisation",
+        "organization",
+        "office",
+        "department",
+        "army",
+        "navy",
+        "force",
+        "forces",
+        "police",
+        "parliament",
+        "assembly",
+        "post",
+        "times",
+        "news",
+        "press",
+        "journal",
+        "institute",
+        "association",
+        "federation",
+        "fund",
+        "nations",
+        "reuters",
+        "bloomberg",
+    ]
 )
 PLACE_PREPOSITIONS = frozenset(
     {"in", "at", "from", "to", "near", "across", "into", "outside", "inside"}
@@ -194,7 +285,7 @@ class SpacyRecognizer:
     """spaCy NER; used when spaCy and a model are installed (``pip install 'synoptic[nlp]'`` and a
     model package such as en_core_web_sm)."""
 
-    KINDS = {
+    KINDS: ClassVar[dict[str, str]] = {
         "PERSON": "person",
         "ORG": "organisation",
         "GPE": "place",
@@ -427,11 +518,8 @@ def _resolve(
 ) -> tuple[str, bool] | None:
     if kind in ("md", "dm", "my"):
         month = MONTHS.get((g["month"] or "").casefold().rstrip("."))
-        if (
-            month is None
-            or ((g["month"] or "").casefold() == "may"
-            and kind == "my"
-            and not g.get("year"))
+        if month is None or (
+            (g["month"] or "").casefold() == "may" and kind == "my" and not g.get("year")
         ):
             return None
         year = int(g["year"] or 0) or None
@@ -445,7 +533,9 @@ def _resolve(
             candidate = (month, day or 1)
             if future and candidate < (base.month, base.day) and (base.month - month) % 12 > 0:
                 year += 1
-            elif (not future and candidate > (base.month, base.day) and kind != "my") or (not future and kind == "my" and month > base.month):
+            elif (not future and candidate > (base.month, base.day) and kind != "my") or (
+                not future and kind == "my" and month > base.month
+            ):
                 year -= 1
             try:
                 return (date(year, month, day).isoformat() if day else f"{year}-{month:02d}", True)

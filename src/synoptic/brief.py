@@ -32,6 +32,8 @@ from synoptic.text import Sentence, SentenceSplitter, content_terms, number_valu
 
 MIN_SENTENCE_WORDS = 6
 ALIGN_THRESHOLD = 0.42
+CENTRALITY_WEIGHT = 3.0
+POSITION_WEIGHT = 0.5
 _QUANTITY_SKIP = {"to", "and", "or", "-", "–", "about", "some", "nearly", "over", "than", "more"}
 
 
@@ -123,7 +125,7 @@ class BriefWriter:
         claims = self._claims(units)
         summary = self._summary(claims, budget)
         headline = story_headline(articles)
-        ordered = [c for _, c in sorted(claims, key=lambda c: (-c[1].independent_reports, c[0]))]
+        ordered = [c for _, _, c in sorted(claims, key=lambda c: (-c[2].independent_reports, c[0]))]
         return Brief(
             story_id=story_id,
             headline=headline,
@@ -230,7 +232,9 @@ class BriefWriter:
             sim = np.maximum(sim, best)
         return sim
 
-    def _claims(self, units: list[_Unit]) -> list[tuple[float, Claim]]:
+    def _claims(self, units: list[_Unit]) -> list[tuple[float, float, Claim]]:
+        """Claims with their position (0 = lead) and importance (independent reports, plus
+        centrality, minus lateness; weights chosen on the Multi-News dev half)."""
         if not units:
             return []
         sim = self._similarity(units)
@@ -249,7 +253,9 @@ class BriefWriter:
         for i in range(len(units)):
             members.setdefault(find(i), []).append(i)
 
-        claims: list[tuple[float, Claim]] = []
+        degree = sim.sum(axis=1)
+        centrality = degree / (degree.max() or 1.0)  # how much of the story a sentence restates
+        claims: list[tuple[float, float, Claim]] = []
         for idx in members.values():
             group_units = [units[i] for i in idx]
             reports = {u.group for u in group_units}
@@ -284,18 +290,28 @@ class BriefWriter:
                 speaker=rep_unit.speaker or (speakers.most_common(1)[0][0] if speakers else None),
                 dates=tuple(d.value for d in dates_in(text, rep_unit.article.published)),
             )
-            claims.append((min(u.position for u in group_units), claim))
+            importance = (
+                len(reports)
+                + CENTRALITY_WEIGHT * centrality[rep]
+                - POSITION_WEIGHT * min(u.position for u in group_units)
+            )
+            claims.append((min(u.position for u in group_units), importance, claim))
         return claims
 
-    def _summary(self, claims: list[tuple[float, Claim]], budget: int) -> list[SummarySentence]:
-        def rank(item: tuple[float, Claim]) -> tuple[int, int, float]:
-            position, claim = item
-            return (claim.status == "single", -claim.independent_reports, position)
+    def _summary(
+        self, claims: list[tuple[float, float, Claim]], budget: int
+    ) -> list[SummarySentence]:
+        """Agreed claims first, then single-source ones, each tier by importance; no sentence
+        that restates a chosen one; within the word budget; in reading order."""
+
+        def rank(item: tuple[float, float, Claim]) -> tuple[bool, float]:
+            _, importance, claim = item
+            return (claim.status == "single", -importance)
 
         chosen: list[tuple[float, Claim]] = []
         used = 0
         seen_terms: list[set[str]] = []
-        for position, claim in sorted(claims, key=rank):
+        for position, _, claim in sorted(claims, key=rank):
             n = len(claim.text.split())
             if chosen and used + n > budget:
                 continue

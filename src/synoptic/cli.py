@@ -673,6 +673,101 @@ def _run_eval(docs: list[Any], eagerness: float, seed: int, as_json: bool) -> No
     _print_scores(scores, as_json)
 
 
+briefs_app = typer.Typer(
+    help="ROUGE of briefs against human multi-source summaries.", no_args_is_help=True
+)
+eval_app.add_typer(briefs_app, name="briefs")
+
+
+@briefs_app.command("multinews")
+def eval_briefs_multinews(
+    path: Annotated[
+        Path, typer.Argument(help="A Multi-News CSV with 'documents' and 'summary' columns.")
+    ],
+    half: Annotated[str, typer.Option("--half", help="first, second or all rows.")] = "all",
+    as_json: JsonOption = False,
+) -> None:
+    """For each row, a brief of exactly its documents; ROUGE-1/2/L F1 (stemmed, percent) of the
+    summary truncated to the reference's length, with that length as the word budget."""
+    from synoptic.evaluate import evaluate_briefs, load_multinews_clusters
+
+    with errors_to_messages():
+        if half not in ("first", "second", "all"):
+            raise SettingsError(f"--half must be first, second or all, got {half!r}")
+        if not path.is_file():
+            raise SettingsError(f"no such file: {path}")
+        clusters = load_multinews_clusters(path, half)  # type: ignore[arg-type]
+    with Progress(
+        SpinnerColumn(),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("briefs", total=len(clusters))
+        scores = evaluate_briefs(clusters, progress=lambda: bar.advance(task))
+    _print_scores(scores, as_json)
+
+
+@eval_app.command("faithfulness")
+def eval_faithfulness(
+    paths: PathsArg,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="SYNOPTIC_DB",
+            help="Check the stories of this store instead of PATHS' own (temporary) one.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest PATHS into a fresh temporary store (or use --db) and check every story's brief:
+    each summary sentence verbatim at its cited span, each agreed claim on two or more
+    independent reports. Exit 1 on any problem."""
+    import tempfile
+
+    from synoptic.brief import check_faithfulness
+
+    with tempfile.TemporaryDirectory() as tmp, errors_to_messages():
+        url = db or f"sqlite:///{tmp}/faithfulness.db"
+        with Engine(settings=_settings(url)) as eng:
+            if paths and db is None:
+                eng.ingest(paths, stdin=_stdin(paths))
+            results: list[dict[str, Any]] = []
+            for story in eng.stories():
+                brief = eng.brief(story.id)
+                problems = check_faithfulness(brief)
+                results.append(
+                    {
+                        "story": story.id,
+                        "summary_sentences": len(brief.summary),
+                        "agreed_claims": sum(c.status == "agreed" for c in brief.claims),
+                        "problems": problems,
+                    }
+                )
+    sentences = sum(r["summary_sentences"] for r in results)
+    bad = sum(len(r["problems"]) for r in results)
+    summary: dict[str, Any] = {
+        "stories": len(results),
+        "summary_sentences": sentences,
+        "cited_verbatim": round(100.0 * (sentences - bad) / sentences, 2) if sentences else 100.0,
+        "problems": [p for r in results for p in r["problems"]],
+        "per_story": results,
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        out.print(
+            f"{summary['stories']} stories, {sentences} summary sentences: "
+            f"{summary['cited_verbatim']}% cited verbatim; {bad} problem{'s' * (bad != 1)}"
+        )
+        for problem in summary["problems"]:
+            err.print(f"[red]problem:[/red] {escape(problem)}")
+    raise typer.Exit(EXIT_REJECTED if bad else EXIT_OK)
+
+
 @clustering_app.command("ecbplus")
 def eval_ecbplus(
     path: Annotated[Path, typer.Argument(help="The ECB+ folder holding the topic folders.")],

@@ -175,3 +175,94 @@ def evaluate_clustering(
     scores = clustering_scores(gold, pred)
     scores["n_rejected"] = rejected
     return scores
+
+
+# -- briefs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One Multi-News row: its documents and the human summary (leading "– " removed)."""
+
+    index: int
+    documents: tuple[str, ...]
+    summary: str
+
+
+def load_multinews_clusters(path: Path, half: Half = "all") -> list[Cluster]:
+    csv.field_size_limit(sys.maxsize)
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    middle = len(rows) // 2
+    chosen = {"first": range(middle), "second": range(middle, len(rows)), "all": range(len(rows))}[
+        half
+    ]
+    return [
+        Cluster(
+            r,
+            tuple(d for d in ast.literal_eval(rows[r]["documents"]) if d.strip()),
+            rows[r]["summary"].strip().removeprefix("–").strip(),
+        )
+        for r in chosen
+    ]
+
+
+def truncate_words(text: str, n: int) -> str:
+    return " ".join(text.split()[:n])
+
+
+def rouge(pairs: Sequence[tuple[str, str]]) -> dict[str, float | int]:
+    """Mean ROUGE-1/2/L F1 (rouge-score, stemming on) in percent over (summary, reference)."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+    for summary, reference in pairs:
+        scores = scorer.score(reference, summary)
+        for key in totals:
+            totals[key] += scores[key].fmeasure
+    n = max(1, len(pairs))
+    return {**{k: round(100 * v / n, 2) for k, v in totals.items()}, "n_clusters": len(pairs)}
+
+
+def cluster_documents(cluster: Cluster) -> list[Document]:
+    """Multi-News documents as plain-text documents (the first line is the title)."""
+    docs = []
+    for i, raw in enumerate(cluster.documents):
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", raw) if p.strip()]
+        docs.append(Document(f"multinews:{cluster.index}:{i}", "text", "\n\n".join(paragraphs), {}))
+    return docs
+
+
+def synoptic_summary(cluster: Cluster, words: int) -> str:
+    """The summary of a brief of exactly this cluster's documents, ``words`` long."""
+    from synoptic.engine import brief_of
+    from synoptic.extract import Extractor
+
+    extractor = Extractor()
+    articles = []
+    for doc in cluster_documents(cluster):
+        try:
+            articles.append(extractor.extract(doc))
+        except InputRejected:
+            continue
+    if not articles:
+        return ""
+    brief = brief_of(articles, words=words)
+    return " ".join(s.text for s in brief.summary)
+
+
+def evaluate_briefs(
+    clusters: Sequence[Cluster],
+    summarize: Callable[[Cluster, int], str] = synoptic_summary,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, float | int]:
+    """ROUGE of each cluster's summary, with the reference's length as the word budget and the
+    summary truncated to it."""
+    pairs = []
+    for cluster in clusters:
+        n = len(cluster.summary.split())
+        pairs.append((truncate_words(summarize(cluster, n), n), cluster.summary))
+        if progress is not None:
+            progress()
+    return rouge(pairs)
