@@ -27,6 +27,7 @@ bench: $(STAMP)  ## clustering and brief quality vs peers on the public datasets
 	$(BIN)/python benchmarks/clustering.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
 		--multinews $(DATASETS)/multinews/sample_validation.csv
 	$(BIN)/python benchmarks/briefs.py --multinews $(DATASETS)/multinews/sample_validation.csv
+	$(BIN)/python benchmarks/entities.py --ecbplus $(DATASETS)/ecbplus/ECB+
 
 serve: $(STAMP)  ## the web page and JSON API on http://127.0.0.1:8000
 	$(BIN)/synoptic serve --db $(DB)

@@ -308,10 +308,10 @@ class SpacyRecognizer:
         ]
 
 
-def default_recognizer() -> Recognizer:
-    """spaCy when a model is installed, else the rule-based fallback."""
+def default_recognizer(spacy_model: str = "en_core_web_sm") -> Recognizer:
+    """spaCy when it and ``spacy_model`` are installed, else the rule-based fallback."""
     try:
-        return SpacyRecognizer()
+        return SpacyRecognizer(spacy_model)
     except Exception:  # spaCy missing, or no model: the documented fallback
         return RuleRecognizer()
 

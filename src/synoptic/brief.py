@@ -100,15 +100,17 @@ class BriefWriter:
         words: int = 120,
         splitter: SentenceSplitter | None = None,
         recognizer: Recognizer | None = None,
+        spacy_model: str = "en_core_web_sm",
     ) -> None:
         self.words = words
+        self.spacy_model = spacy_model
         self.splitter = splitter or SentenceSplitter()
         self._recognizer = recognizer
 
     @property
     def recognizer(self) -> Recognizer:
         if self._recognizer is None:
-            self._recognizer = default_recognizer()
+            self._recognizer = default_recognizer(self.spacy_model)
         return self._recognizer
 
     def write(

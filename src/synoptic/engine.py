@@ -56,7 +56,7 @@ class Engine:
         self.store = Store(settings.db_url)
         self.reader = Reader(max_bytes=settings.max_bytes, allow_private=settings.allow_private)
         self.extractor = Extractor()
-        self.writer = BriefWriter(words=settings.summary_words)
+        self.writer = BriefWriter(words=settings.summary_words, spacy_model=settings.spacy_model)
         self.cluster_model = cluster_model
         self._index: SyndicationIndex | None = None
         self._clusterer: StoryClusterer | None = None
@@ -402,4 +402,6 @@ def brief_of(
         SyndicationGroup(gid, tuple(ids), next((wire[i] for i in ids if wire[i]), None))
         for gid, ids in members.items()
     ]
-    return BriefWriter(words=settings.summary_words).write(unique, groups, words=words)
+    return BriefWriter(words=settings.summary_words, spacy_model=settings.spacy_model).write(
+        unique, groups, words=words
+    )

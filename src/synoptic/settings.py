@@ -17,7 +17,8 @@ class Settings:
     ``merge_eagerness`` (0..1) is the one knob for story clustering: higher joins more readily.
     ``duplicate_threshold`` (0..1) is the word-shingle Jaccard similarity above which two texts
     are near-duplicates; the wire-copy rule derives from it. ``max_bytes`` caps one document.
-    ``allow_private`` lets URLs reach loopback and private addresses (off: only public hosts).
+    ``spacy_model`` names the spaCy pipeline used for names when spaCy and it are installed
+    (otherwise a rule-based fallback is used). ``allow_private`` lets URLs reach loopback and private addresses (off: only public hosts).
     """
 
     db_url: str = DEFAULT_DB_URL
@@ -26,6 +27,7 @@ class Settings:
     duplicate_threshold: float = 0.8
     summary_words: int = 120
     allow_private: bool = False
+    spacy_model: str = "en_core_web_sm"
 
     def __post_init__(self) -> None:
         if not isinstance(self.db_url, str) or "://" not in self.db_url:
