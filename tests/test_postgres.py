@@ -1,0 +1,112 @@
+"""The store on a real PostgreSQL server, started by the test (skipped only where PostgreSQL's
+server programs are not installed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from synoptic import Engine
+
+from .conftest import QUAKE_A
+
+INITDB = shutil.which("initdb") or next(
+    iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None
+)
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    if os.geteuid() == 0:  # the server refuses to run as root
+        return ["runuser", "-u", "postgres", "--", *args]
+    return args
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    if INITDB is None:
+        pytest.skip("PostgreSQL server programs (initdb, pg_ctl) are not installed")
+    bindir = Path(INITDB).resolve().parent  # /usr/local/bin may hold only links to some programs
+    base = Path(tempfile.mkdtemp(prefix="synoptic-pg-"))
+    data, sockets = base / "data", base / "sock"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+    with socket.socket() as s:  # a free port, for the socket file's name
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(
+        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-k {sockets} -p {port} -c listen_addresses=''"
+    # the server must not inherit our pipes (it would hold them open): it logs to a file
+    start = [
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(base / "server.log"),
+        "-o",
+        options,
+        "-w",
+        "start",
+    ]
+    subprocess.run(
+        _as_postgres(start), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(bindir / "createdb"),
+                    "-h",
+                    str(sockets),
+                    "-p",
+                    str(port),
+                    "-U",
+                    "postgres",
+                    "synoptic",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql+psycopg://postgres@/synoptic?host={sockets}&port={port}"
+    finally:
+        stop = [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
+        subprocess.run(_as_postgres(stop), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_seeds_end_to_end_on_postgresql(pg_url: str, parade_dir: Path, tmp_path: Path) -> None:
+    with Engine(pg_url) as eng:
+        report = eng.ingest([parade_dir])
+        assert report.summary_line() == "3 new, 0 duplicates, 0 rejected"
+        stories = eng.stories()
+        assert len(stories) == 1 and stories[0].independent_reports == 2
+        brief = eng.brief(stories[0].id)
+        assert any(c.status == "agreed" and "26 foreign heads" in c.text for c in brief.claims)
+        assert eng.store.search("Fico")  # PostgreSQL full-text search
+        (tmp_path / "bad.txt").write_bytes(b"\x00\x01")
+        eng.ingest([tmp_path / "bad.txt"])
+        eng.ingest([tmp_path / "bad.txt"])
+        assert eng.rejections()[0]["count"] == 2  # the upsert works on PostgreSQL too
+    with Engine(pg_url) as eng:  # a restart continues from the server's state
+        (tmp_path / "quake.txt").write_text(QUAKE_A)
+        again = eng.ingest([parade_dir, tmp_path / "quake.txt"])
+        assert len(again.new) == 1 and len(again.duplicates) == 3
+        quake = eng.story_of(again.new[0])
+        parade = next(s.id for s in eng.stories() if s.id != quake)
+        eng.merge(parade, quake)
+        assert eng.story(quake).id == parade
+        eng.split(parade, [again.new[0]])
+        assert len(eng.stories()) == 2
