@@ -178,13 +178,16 @@ def test_crash_mid_write_leaves_nothing_half_written(
     def failing_upsert(self, conn, table, values, keys, set_):
         if table.name == "term_df":
             calls["n"] += 1
-            if calls["n"] == 2:  # the second article dies after its rows were inserted
+            if calls["n"] == 2:  # the second write dies after its rows were inserted
                 raise RuntimeError("simulated crash")
         return original(self, conn, table, values, keys, set_)
 
     monkeypatch.setattr(Store, "_upsert", failing_upsert)
-    with Engine(db_url) as eng, pytest.raises(RuntimeError):
-        eng.ingest([tmp_path / "a.txt", tmp_path / "b.txt"])
+    with Engine(db_url) as eng:
+        eng.ingest([tmp_path / "a.txt"])  # its own batch: lands
+        with pytest.raises(RuntimeError):
+            eng.ingest([tmp_path / "b.txt"])  # dies inside the write
+        assert eng.store.count_articles() == 1
     monkeypatch.setattr(Store, "_upsert", original)
     with Engine(db_url) as eng:
         assert eng.store.count_articles() == 1

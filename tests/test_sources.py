@@ -232,6 +232,14 @@ def test_watch_once_ingests_good_and_records_every_failure(
         reasons = " | ".join(r["origin"] + " " + r["reason"] for r in eng.rejections())
         assert "consent" in reasons and "consent.html" in reasons
         assert "robots.txt" in reasons
+        assert "huge.html" in reasons and "cap" in reasons  # the page over the size cap
+        cafe = [
+            a
+            for s in eng.stories()
+            for a in s.articles
+            if a.extra.get("feed_title") == "Café owners"
+        ]
+        assert cafe or eng.store.entry_seen(f"{site.base}/japan.html")  # the latin-1 feed was read
         sources = {s["url"].rsplit("/", 1)[1]: s for s in eng.store.source_rows()}
     assert "HTTP 500" in sources["server-error.xml"]["last_error"]
     assert "timed out" in sources["slow.xml"]["last_error"]
@@ -318,3 +326,25 @@ def test_ingest_a_url_and_a_warc(site: Site, engine: Engine, tmp_path: Path) -> 
     article = engine.article(report.new[0])
     assert article.url == "https://example.org/japan" and "Noto" in article.text
     assert any("404" in r.reason for r in report.rejected)
+
+
+def test_stop_takes_effect_after_the_article_in_hand(site: Site, db_url: str) -> None:
+    from synoptic.fetch import FetchOptions
+    from synoptic.sources import Watcher
+
+    build(site)
+    site.routes["/two.xml"] = (
+        200,
+        {"Content-Type": "application/rss+xml"},
+        rss(site.base, [("Chile", "/chile.html"), ("Japan", "/japan.html")]).encode(),
+    )
+    with Engine(db_url) as eng:
+        eng.store.add_source(f"{site.base}/two.xml")
+        watcher = Watcher(eng, options=FetchOptions(allow_private=True), delay=0)
+        report = watcher.poll(
+            progress=lambda _title: watcher.stop()
+        )  # a stop request arrives during the first article
+        assert report.new == 1 and eng.store.count_articles() == 1
+        assert watcher.stopping
+        resumed = Watcher(eng, options=FetchOptions(allow_private=True), delay=0).poll()
+        assert resumed.new == 1 and eng.store.count_articles() == 2  # the rest, on the next poll

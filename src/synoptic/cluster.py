@@ -33,7 +33,7 @@ from synoptic.text import content_terms, name_phrases, numbers_and_dates
 MAX_TERMS = 300
 LATE_MERGE = 0.95
 CANDIDATE_TERMS = 25
-MAX_CANDIDATES = 50
+MAX_CANDIDATES = 20
 FEATURES = ("body", "title", "entities", "numbers", "time", "has_time")
 # Products let a linear model say "similar words but different names is not the same event".
 INTERACTIONS = {
@@ -187,11 +187,10 @@ class StoryClusterer:
         story = self.stories_[story_id]
         out: dict[str, float] = {}
         for channel in CHANNELS:
-            prefix = PREFIX[channel]
-            values = story.channels[channel]
-            dot = sum(
-                w * values.get(t, 0.0) * self.idf(prefix + t) for t, w in vectors[channel].items()
-            )
+            query, values = vectors[channel], story.channels[channel]
+            if len(query) > len(values):
+                query, values = values, query  # walk the shorter of the two
+            dot = sum(w * values.get(t, 0.0) for t, w in query.items())
             out[channel] = dot / self._norm(story_id, channel)
         if day is not None and story.first_day is not None and story.last_day is not None:
             gap = max(0.0, story.first_day - day, day - story.last_day)
@@ -201,7 +200,14 @@ class StoryClusterer:
         return out
 
     def vectors(self, feats: dict[str, Any]) -> dict[str, dict[str, float]]:
-        return {c: self._vector(c, feats[c]) for c in CHANNELS}
+        """The article's unit tf-idf vector per channel, each weight times its term's idf once
+        more, so that a dot product with a story's raw weights is the idf-weighted cosine's
+        numerator."""
+        out = {}
+        for channel in CHANNELS:
+            prefix = PREFIX[channel]
+            out[channel] = {t: w * self.idf(prefix + t) for t, w in self._vector(channel, feats[channel]).items()}
+        return out
 
     def candidates(self, vectors: dict[str, dict[str, float]]) -> list[str]:
         keys = sorted(vectors["body"], key=vectors["body"].__getitem__, reverse=True)[

@@ -78,7 +78,9 @@ class SyndicationIndex:
         self.threshold = threshold
         self.num_perm = num_perm
         self.seed = seed
-        self.scheme = MinHash(num_perm=num_perm, seed=seed).scheme
+        template = MinHash(num_perm=num_perm, seed=seed)
+        self.scheme = template.scheme
+        self._permutations = template.permutations  # made once, not for every MinHash
         self.paragraph_threshold = max(0.2, threshold - 0.35)
         self.coverage = 0.5
         self.docs_ = MinHashLSH(threshold=threshold, num_perm=num_perm)
@@ -90,7 +92,9 @@ class SyndicationIndex:
         return len(self.fingerprints_)
 
     def _minhash(self, tokens: list[str], size: int) -> LeanMinHash:
-        mh = MinHash(num_perm=self.num_perm, seed=self.seed)
+        mh = MinHash(
+            num_perm=self.num_perm, seed=self.seed, permutations=self._permutations, scheme=self.scheme
+        )
         mh.update_batch([s.encode() for s in shingles(tokens, size)])
         return LeanMinHash(mh)
 

@@ -34,6 +34,7 @@ from synoptic.model import (
 from synoptic.settings import Settings
 from synoptic.store import Store, StoredArticle
 
+BATCH_SIZE = 200  # new articles written per transaction
 Progress = Callable[[Article | Rejection | None], None]
 
 
@@ -61,6 +62,7 @@ class Engine:
         self._index: SyndicationIndex | None = None
         self._clusterer: StoryClusterer | None = None
         self._separations: set[frozenset[str]] | None = None
+        self._pending: list[StoredArticle] = []
         self._group_of: dict[str, str] = {}
         self._story_of: dict[str, str] = {}
 
@@ -117,30 +119,62 @@ class Engine:
     def ingest_items(
         self, items: Iterable[Document | Rejection], *, progress: Progress | None = None
     ) -> IngestReport:
+        """Extract, dedup, cluster and store. New articles are written in batches of
+        ``BATCH_SIZE``, each batch in one transaction; if anything fails mid-batch, that batch is
+        not written, the learned state is reloaded from the store, and the error propagates."""
         report = IngestReport()
-        for item in items:
-            outcome: Article | Rejection | None
-            if isinstance(item, Rejection):
-                outcome = item
-            else:
-                try:
-                    outcome = self.extractor.extract(item)
-                except InputRejected as exc:
-                    outcome = Rejection(exc.origin, exc.reason)
-            if isinstance(outcome, Rejection):
-                self.store.reject(outcome)
-                report.rejected.append(outcome)
-            elif self.store.has_article(outcome.id):
-                report.duplicates.append(outcome.id)
-            else:
-                report.stories_touched.add(self.add_article(outcome).story_id)
-                report.new.append(outcome.id)
-            if progress is not None:
-                progress(outcome)
+        try:
+            for item in items:
+                outcome: Article | Rejection | None
+                if isinstance(item, Rejection):
+                    outcome = item
+                else:
+                    try:
+                        outcome = self.extractor.extract(item)
+                    except InputRejected as exc:
+                        outcome = Rejection(exc.origin, exc.reason)
+                if isinstance(outcome, Rejection):
+                    self.store.reject(outcome)
+                    report.rejected.append(outcome)
+                elif self._known(outcome.id):
+                    report.duplicates.append(outcome.id)
+                else:
+                    report.stories_touched.add(self._add(outcome).story_id)
+                    report.new.append(outcome.id)
+                    if len(self._pending) >= BATCH_SIZE:
+                        self._flush()
+                if progress is not None:
+                    progress(outcome)
+            self._flush()
+        except BaseException:
+            self._pending.clear()
+            self._forget_state()
+            raise
         return report
 
+    def _known(self, article_id: str) -> bool:
+        self._load()
+        return article_id in self._story_of  # stored or waiting in the batch
+
+    def _flush(self) -> None:
+        if self._pending:
+            self.store.add_many(self._pending)
+            self._pending.clear()
+
     def add_article(self, article: Article) -> Membership:
-        """Dedup, cluster and store one new article; learned state changes only after commit."""
+        """Dedup, cluster and store one new article now."""
+        try:
+            membership = self._add(article)
+            self._flush()
+        except BaseException:
+            self._pending.clear()
+            self._forget_state()
+            raise
+        return membership
+
+    def _add(self, article: Article) -> Membership:
+        """Dedup and cluster one new article and queue it for the store. The in-memory state
+        already counts it, so the next article of the batch sees it."""
         index, clusterer = self._load()
         fp = index.fingerprint(article)
         copy = index.match(fp)
@@ -162,7 +196,7 @@ class Engine:
         if copy is not None:
             membership.parts.update({"copy_of": 1.0, "copy_score": score})
         doc_sig, para_sigs = fp.to_bytes()
-        self.store.add(
+        self._pending.append(
             StoredArticle(
                 article=article,
                 doc_sig=doc_sig,
@@ -199,6 +233,7 @@ class Engine:
             or frozenset((assignment.story_id, other)) in self._separated()
         ):
             return
+        self._flush()  # the merge moves stored rows
         keep, gone = sorted((assignment.story_id, other))
         moved = [a for a, s in self._story_of.items() if s == gone]
         states: dict[str, dict[str, Any]] = {}

@@ -8,6 +8,7 @@ story and learned-term counts, so a crash mid-ingest leaves either all of it or 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -322,65 +323,87 @@ class Store:
 
     def add(self, item: StoredArticle) -> None:
         """Write one new article and everything derived from it, atomically."""
-        a = item.article
+        self.add_many([item])
+
+    def add_many(self, items: list[StoredArticle]) -> None:
+        """Write new articles and everything derived from them in one transaction: all of the
+        batch lands, or none of it."""
+        if not items:
+            return
         stamp = now()
         with self.transaction() as conn:
             seq = (conn.execute(select(func.max(articles.c.seq))).scalar() or 0) + 1
-            conn.execute(articles.insert().values(seq=seq, ingested_at=stamp, **article_row(a)))
+            conn.execute(
+                articles.insert(),
+                [{"seq": seq + i, "ingested_at": stamp, **article_row(it.article)} for i, it in enumerate(items)],
+            )
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql(
                     "INSERT INTO articles_fts (article_id, title, text) VALUES (?, ?, ?)",
-                    (a.id, a.title, a.text),
+                    [(it.article.id, it.article.title, it.article.text) for it in items],
                 )
             conn.execute(
-                fingerprints.insert().values(
-                    article_id=a.id,
-                    doc_sig=item.doc_sig,
-                    para_sigs=item.para_sigs,
-                    para_words=item.para_words,
-                    terms=item.terms,
-                )
+                fingerprints.insert(),
+                [
+                    {
+                        "article_id": it.article.id,
+                        "doc_sig": it.doc_sig,
+                        "para_sigs": it.para_sigs,
+                        "para_words": it.para_words,
+                        "terms": it.terms,
+                    }
+                    for it in items
+                ],
             )
             conn.execute(
-                syndication.insert().values(
-                    article_id=a.id,
-                    group_id=item.group_id,
-                    kind=item.copy_kind,
-                    score=item.copy_score,
-                )
+                syndication.insert(),
+                [
+                    {"article_id": it.article.id, "group_id": it.group_id, "kind": it.copy_kind, "score": it.copy_score}
+                    for it in items
+                ],
             )
-            m = item.membership
-            if item.new_story:
+            # each story once, in its state after the batch's last article
+            final: dict[str, StoredArticle] = {}
+            created: set[str] = set()
+            for it in items:
+                final[it.membership.story_id] = it
+                if it.new_story:
+                    created.add(it.membership.story_id)
+            if created:
                 conn.execute(
-                    stories.insert().values(
-                        id=m.story_id,
-                        created=stamp,
-                        updated=stamp,
-                        centroid=item.centroid,
-                        size=item.story_size,
+                    stories.insert(),
+                    [
+                        {"id": sid, "created": stamp, "updated": stamp, "centroid": final[sid].centroid, "size": final[sid].story_size}
+                        for sid in sorted(created)
+                    ],
+                )
+            for sid, it in final.items():
+                if sid not in created:
+                    conn.execute(
+                        update(stories).where(stories.c.id == sid).values(updated=stamp, centroid=it.centroid, size=it.story_size)
                     )
-                )
-            else:
-                conn.execute(
-                    update(stories)
-                    .where(stories.c.id == m.story_id)
-                    .values(updated=stamp, centroid=item.centroid, size=item.story_size)
-                )
             conn.execute(
-                memberships.insert().values(
-                    article_id=a.id,
-                    story_id=m.story_id,
-                    score=m.score,
-                    parts=m.parts,
-                    runner_up=m.runner_up,
-                )
+                memberships.insert(),
+                [
+                    {
+                        "article_id": it.article.id,
+                        "story_id": it.membership.story_id,
+                        "score": it.membership.score,
+                        "parts": it.membership.parts,
+                        "runner_up": it.membership.runner_up,
+                    }
+                    for it in items
+                ],
             )
+            counts: Counter[str] = Counter()
+            for it in items:
+                counts.update(df_keys(it.terms))
             self._upsert(
                 conn,
                 term_df,
-                [{"term": t[:200], "df": 1} for t in df_keys(item.terms)],
+                [{"term": t, "df": n} for t, n in sorted(counts.items())],
                 ["term"],
-                {"df": lambda excluded: term_df.c.df + 1},
+                {"df": lambda excluded: term_df.c.df + excluded.df},
             )
 
     def reject(self, rejection: Rejection) -> None:
