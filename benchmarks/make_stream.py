@@ -36,7 +36,9 @@ def edit(text: str, rng: random.Random) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--ecbplus", required=True)
     parser.add_argument("--multinews", required=True)
     parser.add_argument("--n", type=int, default=100_000)
@@ -45,7 +47,11 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    texts = [(d.title, d.text) for d in load_ecbplus(args.ecbplus) + load_multinews(args.multinews) if len(d.text.split()) >= 20]
+    texts = [
+        (d.title, d.text)
+        for d in load_ecbplus(args.ecbplus) + load_multinews(args.multinews)
+        if len(d.text.split()) >= 20
+    ]
     start = datetime(2025, 1, 1, tzinfo=UTC)
     step = timedelta(days=args.days) / args.n
     with open(args.out, "w", encoding="utf-8") as handle:

@@ -20,14 +20,21 @@ from synoptic.ingest import Reader
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("stream")
     parser.add_argument("--chunk", type=int, default=5000)
-    parser.add_argument("--limit", type=int, default=0, help="stop after this many articles (0: all)")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="stop after this many articles (0: all)"
+    )
     args = parser.parse_args()
     reader = Reader(max_bytes=10 * 1024 * 1024)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, Engine(f"sqlite:///{Path(tmp) / 'speed.db'}") as engine:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Engine(f"sqlite:///{Path(tmp) / 'speed.db'}") as engine,
+    ):
         items = reader.read([args.stream])
         if args.limit:
             items = itertools.islice(items, args.limit)
@@ -46,16 +53,20 @@ def main() -> None:
                     "chunk_per_s": round(len(chunk) / elapsed, 1),
                     "ms_per_article": round(1000 * elapsed / len(chunk), 2),
                     "new": len(report.new),
-                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                    "peak_rss_mb": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+                    ),
                     "stories": len(engine._clusterer.stories_) if engine._clusterer else 0,
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
         overall = total / (time.perf_counter() - started)
-    print(f"| articles | articles/s (chunk) | ms/article | peak RSS MB | stories in memory |")
+    print("| articles | articles/s (chunk) | ms/article | peak RSS MB | stories in memory |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['peak_rss_mb']} | {r['stories']} |")
+        print(
+            f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['peak_rss_mb']} | {r['stories']} |"
+        )
     print(f"overall: {total} articles at {overall:.1f} articles/s")
 
 

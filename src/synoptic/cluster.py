@@ -206,7 +206,10 @@ class StoryClusterer:
         out = {}
         for channel in CHANNELS:
             prefix = PREFIX[channel]
-            out[channel] = {t: w * self.idf(prefix + t) for t, w in self._vector(channel, feats[channel]).items()}
+            out[channel] = {
+                t: w * self.idf(prefix + t)
+                for t, w in self._vector(channel, feats[channel]).items()
+            }
         return out
 
     def candidates(self, vectors: dict[str, dict[str, float]]) -> list[str]:

@@ -93,7 +93,10 @@ class SyndicationIndex:
 
     def _minhash(self, tokens: list[str], size: int) -> LeanMinHash:
         mh = MinHash(
-            num_perm=self.num_perm, seed=self.seed, permutations=self._permutations, scheme=self.scheme
+            num_perm=self.num_perm,
+            seed=self.seed,
+            permutations=self._permutations,
+            scheme=self.scheme,
         )
         mh.update_batch([s.encode() for s in shingles(tokens, size)])
         return LeanMinHash(mh)

@@ -335,7 +335,10 @@ class Store:
             seq = (conn.execute(select(func.max(articles.c.seq))).scalar() or 0) + 1
             conn.execute(
                 articles.insert(),
-                [{"seq": seq + i, "ingested_at": stamp, **article_row(it.article)} for i, it in enumerate(items)],
+                [
+                    {"seq": seq + i, "ingested_at": stamp, **article_row(it.article)}
+                    for i, it in enumerate(items)
+                ],
             )
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql(
@@ -358,7 +361,12 @@ class Store:
             conn.execute(
                 syndication.insert(),
                 [
-                    {"article_id": it.article.id, "group_id": it.group_id, "kind": it.copy_kind, "score": it.copy_score}
+                    {
+                        "article_id": it.article.id,
+                        "group_id": it.group_id,
+                        "kind": it.copy_kind,
+                        "score": it.copy_score,
+                    }
                     for it in items
                 ],
             )
@@ -373,14 +381,22 @@ class Store:
                 conn.execute(
                     stories.insert(),
                     [
-                        {"id": sid, "created": stamp, "updated": stamp, "centroid": final[sid].centroid, "size": final[sid].story_size}
+                        {
+                            "id": sid,
+                            "created": stamp,
+                            "updated": stamp,
+                            "centroid": final[sid].centroid,
+                            "size": final[sid].story_size,
+                        }
                         for sid in sorted(created)
                     ],
                 )
             for sid, it in final.items():
                 if sid not in created:
                     conn.execute(
-                        update(stories).where(stories.c.id == sid).values(updated=stamp, centroid=it.centroid, size=it.story_size)
+                        update(stories)
+                        .where(stories.c.id == sid)
+                        .values(updated=stamp, centroid=it.centroid, size=it.story_size)
                     )
             conn.execute(
                 memberships.insert(),
