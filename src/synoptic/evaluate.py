@@ -88,18 +88,21 @@ def load_ecbplus(root: Path, topics: set[int] | None = None) -> list[LabeledDoc]
     return docs
 
 
-def load_multinews(path: Path, half: Half = "all") -> list[LabeledDoc]:
-    """Multi-News rows; gold label = row number. ``half`` picks the first or second half."""
+def _multinews_rows(path: Path, half: Half) -> list[tuple[int, dict[str, str]]]:
+    """(row number, row) of a Multi-News CSV; ``half`` picks the first or second half."""
     csv.field_size_limit(sys.maxsize)
     with Path(path).open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     middle = len(rows) // 2
-    chosen = {"first": range(middle), "second": range(middle, len(rows)), "all": range(len(rows))}[
-        half
-    ]
+    bounds = {"first": (0, middle), "second": (middle, len(rows)), "all": (0, len(rows))}[half]
+    return [(r, rows[r]) for r in range(*bounds)]
+
+
+def load_multinews(path: Path, half: Half = "all") -> list[LabeledDoc]:
+    """Multi-News documents; gold label = row number."""
     docs: list[LabeledDoc] = []
-    for r in chosen:
-        for d, raw in enumerate(ast.literal_eval(rows[r]["documents"])):
+    for r, row in _multinews_rows(path, half):
+        for d, raw in enumerate(ast.literal_eval(row["documents"])):
             paragraphs = [p.strip() for p in re.split(r"\n\s*\n", raw) if p.strip()]
             if len(paragraphs) < 2:
                 paragraphs = [p.strip() for p in raw.split("\n") if p.strip()]
@@ -190,20 +193,13 @@ class Cluster:
 
 
 def load_multinews_clusters(path: Path, half: Half = "all") -> list[Cluster]:
-    csv.field_size_limit(sys.maxsize)
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    middle = len(rows) // 2
-    chosen = {"first": range(middle), "second": range(middle, len(rows)), "all": range(len(rows))}[
-        half
-    ]
     return [
         Cluster(
             r,
-            tuple(d for d in ast.literal_eval(rows[r]["documents"]) if d.strip()),
-            rows[r]["summary"].strip().removeprefix("–").strip(),
+            tuple(d for d in ast.literal_eval(row["documents"]) if d.strip()),
+            row["summary"].strip().removeprefix("–").strip(),
         )
-        for r in chosen
+        for r, row in _multinews_rows(path, half)
     ]
 
 
