@@ -29,7 +29,6 @@ from synoptic.export import atom_feed
 from synoptic.ingest import json_document
 from synoptic.model import Brief, Story
 from synoptic.render import STATUS_LABEL, article_json, brief_json, story_json
-from synoptic.text import name_phrases
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 CSP = (
@@ -53,26 +52,6 @@ def safe_url(url: str | None) -> str | None:
     if not url:
         return None
     return url if urlsplit(url.strip()).scheme.lower() in ("http", "https") else None
-
-
-def story_entities(story: Story, limit: int = 15) -> list[dict[str, Any]]:
-    """Names mentioned in the story's articles (model-free), most widely mentioned first."""
-    mentions: dict[str, set[str]] = {}
-    for a in story.articles:
-        for name in set(name_phrases(a.title + "\n" + a.text)):
-            if " " in name or len(name) > 3:
-                mentions.setdefault(name, set()).add(a.id)
-    ranked = sorted(mentions.items(), key=lambda kv: (-len(kv[1]), -len(kv[0]), kv[0]))
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for name, ids in ranked:
-        if any(name in longer.split() for longer in seen):
-            continue  # "putin" when "vladimir putin" is already listed
-        seen.add(name)
-        out.append({"name": name, "articles": sorted(ids)})
-        if len(out) >= limit:
-            break
-    return out
 
 
 def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
@@ -139,7 +118,10 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
         "columns": columns,
         "rows": rows,
         "summary": summary,
-        "entities": story_entities(story),
+        "entities": [
+            {"name": e["name"], "type": e["type"], "articles": e["article_ids"]}
+            for e in brief.entities[:15]
+        ],
         "timeline": sorted(
             (
                 {"date": a.published.date().isoformat(), "title": a.title, "id": a.id}
