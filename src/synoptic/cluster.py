@@ -33,7 +33,7 @@ from synoptic.text import content_terms, name_phrases, numbers_and_dates
 MAX_TERMS = 300
 LATE_MERGE = 0.95
 CANDIDATE_TERMS = 25
-MAX_CANDIDATES = 20
+MAX_CANDIDATES = 50
 FEATURES = ("body", "title", "entities", "numbers", "time", "has_time")
 # Products let a linear model say "similar words but different names is not the same event".
 INTERACTIONS = {
@@ -213,15 +213,14 @@ class StoryClusterer:
         return out
 
     def candidates(self, vectors: dict[str, dict[str, float]]) -> list[str]:
-        keys = sorted(vectors["body"], key=vectors["body"].__getitem__, reverse=True)[
-            :CANDIDATE_TERMS
-        ]
-        keys += [
-            "e:" + e
-            for e in sorted(vectors["entities"], key=vectors["entities"].__getitem__, reverse=True)[
-                :10
-            ]
-        ]
+        """Stories sharing the article's strongest terms and names (by tf-idf weight)."""
+
+        def strongest(channel: str, n: int) -> list[str]:
+            prefix, query = PREFIX[channel], vectors[channel]
+            weight = {t: v / self.idf(prefix + t) for t, v in query.items()}  # undo the extra idf
+            return [prefix + t for t in sorted(weight, key=weight.__getitem__, reverse=True)[:n]]
+
+        keys = strongest("body", CANDIDATE_TERMS) + strongest("entities", 10)
         found: Counter[str] = Counter()
         for key in keys:
             for story in self.postings_.get(key, ()):
