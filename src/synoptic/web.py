@@ -122,14 +122,10 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
             {"name": e["name"], "type": e["type"], "articles": e["article_ids"]}
             for e in brief.entities[:15]
         ],
-        "timeline": sorted(
-            (
-                {"date": a.published.date().isoformat(), "title": a.title, "id": a.id}
-                for a in brief.articles
-                if a.published
-            ),
-            key=lambda x: x["date"],
-        ),
+        "timeline": [
+            {"date": t["date"], "text": t["text"], "id": t["article_ids"][0]}
+            for t in brief.timeline
+        ],
     }
 
 
