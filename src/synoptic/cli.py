@@ -45,6 +45,28 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 out = Console(highlight=False, soft_wrap=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from synoptic import __version__
+
+        print(f"synoptic {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Group news articles into stories, spot wire copies, and write cited briefs."""
+
+
 err = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
