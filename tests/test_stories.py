@@ -128,3 +128,36 @@ def test_clusterer_estimator_shape() -> None:
         )
     clusterer.partial_fit(items)
     assert clusterer.n_docs_ == 3 and len(clusterer.stories_) == 2
+
+
+def test_memory_holds_the_active_window_only(db_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from synoptic import Settings
+    from synoptic.model import Document
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def doc(text: str, day: int, n: int) -> Document:
+        title, body = text.split("\n\n", 1)
+        meta = {
+            "title": title,
+            "published": (start + timedelta(days=day)).isoformat(),
+            "url": f"https://x.example/{n}",
+        }
+        return Document(f"doc{n}", "text", body, meta)
+
+    settings = Settings(db_url=db_url, window_days=30)
+    with Engine(settings=settings) as eng:
+        eng.ingest_items([doc(QUAKE_A, 0, 1), doc(QUAKE_A2, 1, 2)])
+        chile = eng.story_of(next(iter(eng._story_of)))
+        assert len(eng.story(chile).articles) == 2
+        eng.ingest_items([doc(QUAKE_B, 60, 3)])  # two months later: the Chile story leaves memory
+        assert chile not in eng._clusterer.stories_ and len(eng._index) == 1
+        late = eng.ingest_items([doc(QUAKE_A2.replace("dozen", "dozen people"), 61, 4)])
+        assert eng.story_of(late.new[0]) != chile  # an idle story is not joined again
+        assert len(eng.story(chile).articles) == 2  # and the store still has it whole
+    with Engine(settings=settings) as eng:  # a restart loads the window only
+        eng.ingest_items([doc(QUAKE_B, 61, 3)])  # a duplicate: known though outside the window
+        assert chile not in eng._clusterer.stories_
+        assert eng.store.count_articles() == 4

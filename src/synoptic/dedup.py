@@ -149,6 +149,17 @@ class SyndicationIndex:
                 best = CopyMatch(other, "syndicated", round(score, 4))
         return best
 
+    def remove(self, article_id: str) -> None:
+        """Forget an article (it left the active window); the store keeps it."""
+        fp = self.fingerprints_.pop(article_id, None)
+        if fp is None:
+            return
+        self.docs_.remove(article_id)
+        for j in range(len(fp.paragraphs)):
+            self.paragraphs_.remove(f"{article_id}\t{j}")
+        if self.hashes_.get(fp.content_hash) == article_id:
+            del self.hashes_[fp.content_hash]
+
     def add(self, article_id: str, fp: Fingerprint) -> None:
         if article_id in self.fingerprints_:
             return

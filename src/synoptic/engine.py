@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +34,12 @@ from synoptic.model import (
 )
 from synoptic.settings import Settings
 from synoptic.store import Store, StoredArticle
+
+
+def _day(moment: datetime | None) -> float:
+    """A time as days since the epoch (now when None)."""
+    return (moment or datetime.now(UTC)).timestamp() / 86400
+
 
 BATCH_SIZE = 200  # new articles written per transaction
 Progress = Callable[[Article | Rejection | None], None]
@@ -63,6 +70,10 @@ class Engine:
         self._clusterer: StoryClusterer | None = None
         self._separations: set[frozenset[str]] | None = None
         self._pending: list[StoredArticle] = []
+        self._active: dict[str, float] = {}  # story -> day of its newest article (active window)
+        self._members: dict[str, list[str]] = {}  # story -> its articles held in memory
+        self._clock = 0.0  # newest day seen
+        self._evicted_at = 0.0
         self._group_of: dict[str, str] = {}
         self._story_of: dict[str, str] = {}
 
@@ -78,6 +89,8 @@ class Engine:
     # -- learned state ------------------------------------------------------------------------
 
     def _load(self) -> tuple[SyndicationIndex, StoryClusterer]:
+        """Learned state from the store: every article id, and the fingerprints and stories of
+        the active window only (memory is bounded by the window, not the archive)."""
         if self._index is not None and self._clusterer is not None:
             return self._index, self._clusterer
         index = SyndicationIndex(threshold=self.settings.duplicate_threshold)
@@ -87,9 +100,24 @@ class Engine:
         state = self.store.load_state()
         clusterer.df_.update(state["df"])
         clusterer.n_docs_ = state["n_docs"]
-        for story_id, centroid, _size in state["stories"]:
-            clusterer.restore_story(story_id, StoryState.from_json(centroid))
+        self._active, self._members = {}, {}
+        for story_id, centroid, updated in state["stories"]:
+            story = StoryState.from_json(centroid)
+            day = story.last_day if story.last_day is not None else _day(updated)
+            self._active[story_id] = day
+            self._clock = max(self._clock, day)
+        horizon = self._clock - self.settings.window_days
+        for story_id, centroid, _updated in state["stories"]:
+            if self._active[story_id] >= horizon:
+                clusterer.restore_story(story_id, StoryState.from_json(centroid))
+                self._members[story_id] = []
+            else:
+                del self._active[story_id]
         for row in state["fingerprints"]:
+            self._group_of[row.article_id] = row.group_id
+            self._story_of[row.article_id] = row.story_id
+            if row.story_id not in self._members:
+                continue  # outside the window: known, but not compared with any more
             fp = Fingerprint.from_bytes(
                 row.content_hash,
                 row.doc_sig,
@@ -99,8 +127,8 @@ class Engine:
                 scheme=index.scheme,
             )
             index.add(row.article_id, fp)
-            self._group_of[row.article_id] = row.group_id
-            self._story_of[row.article_id] = row.story_id
+            self._members[row.story_id].append(row.article_id)
+        self._evicted_at = self._clock
         self._index, self._clusterer = index, clusterer
         return index, clusterer
 
@@ -216,8 +244,26 @@ class Engine:
         clusterer.commit(terms, assignment)
         self._group_of[article.id] = group_id
         self._story_of[article.id] = assignment.story_id
+        day = terms["day"] if terms["day"] is not None else _day(None)
+        self._active[assignment.story_id] = max(self._active.get(assignment.story_id, day), day)
+        self._members.setdefault(assignment.story_id, []).append(article.id)
+        self._clock = max(self._clock, day)
         self._late_merge(assignment)
+        if self._clock - self._evicted_at >= 1.0:
+            self._evict()
         return membership
+
+    def _evict(self) -> None:
+        """Stories idle for longer than the window leave memory with their fingerprints."""
+        index, clusterer = self._load()
+        horizon = self._clock - self.settings.window_days
+        for story_id, day in list(self._active.items()):
+            if day < horizon:
+                for article_id in self._members.pop(story_id, []):
+                    index.remove(article_id)
+                clusterer.drop_story(story_id)
+                del self._active[story_id]
+        self._evicted_at = self._clock
 
     def _late_merge(self, assignment: Assignment) -> None:
         """When an article fits two stories about equally well, they are one event: merge them
@@ -253,6 +299,10 @@ class Engine:
         clusterer.restore_story(keep, StoryState.from_json(states[keep]))
         for article_id in moved:
             self._story_of[article_id] = keep
+        self._members.setdefault(keep, []).extend(self._members.pop(gone, []))
+        self._active[keep] = max(
+            self._active.get(keep, self._clock), self._active.pop(gone, self._clock)
+        )
 
     def _separated(self) -> set[frozenset[str]]:
         if self._separations is None:

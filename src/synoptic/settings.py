@@ -17,6 +17,8 @@ class Settings:
     ``merge_eagerness`` (0..1) is the one knob for story clustering: higher joins more readily.
     ``duplicate_threshold`` (0..1) is the word-shingle Jaccard similarity above which two texts
     are near-duplicates; the wire-copy rule derives from it. ``max_bytes`` caps one document.
+    ``window_days``: stories with no article newer than this (by publication date, else ingest
+    time) leave memory; a later article cannot join them and opens a new story.
     ``spacy_model`` names the spaCy pipeline used for names when spaCy and it are installed
     (otherwise a rule-based fallback is used). ``allow_private`` lets URLs reach loopback and private addresses (off: only public hosts).
     """
@@ -28,6 +30,7 @@ class Settings:
     summary_words: int = 120
     allow_private: bool = False
     spacy_model: str = "en_core_web_sm"
+    window_days: float = 30.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.db_url, str) or "://" not in self.db_url:
@@ -41,6 +44,10 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
                 raise SettingsError(f"{name} must be a number between 0 and 1, got {value!r}")
+        if not isinstance(self.window_days, int | float) or self.window_days <= 0:
+            raise SettingsError(
+                f"window_days must be a positive number of days, got {self.window_days!r}"
+            )
         if not isinstance(self.summary_words, int) or self.summary_words < 10:
             raise SettingsError(
                 f"summary_words must be an integer >= 10, got {self.summary_words!r}"

@@ -749,8 +749,8 @@ class Store:
         with self.engine.connect() as conn:
             df = {r.term: r.df for r in conn.execute(select(term_df))}
             story_state = [
-                (r.id, r.centroid, r.size)
-                for r in conn.execute(select(stories.c.id, stories.c.centroid, stories.c.size))
+                (r.id, r.centroid, _aware(r.updated))
+                for r in conn.execute(select(stories.c.id, stories.c.centroid, stories.c.updated))
             ]
             fps = conn.execute(
                 select(
