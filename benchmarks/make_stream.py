@@ -1,7 +1,7 @@
 """Build a large JSONL stream of pre-extracted articles from the real texts in ../shared/datasets,
 for the ingest speed benchmark. Each output article is a real ECB+ or Multi-News text with light
 random edits (a dropped sentence, a swapped word, a changed figure) and a publication time spread
-over ``--days`` days, in time order. Nothing from the datasets is written into the repository:
+over ``--days`` days, in time order; each source text (event) is reported during ``--life`` days. Nothing from the datasets is written into the repository:
 the output goes where ``--out`` says.
 
     python benchmarks/make_stream.py --ecbplus ../shared/datasets/ecbplus/ECB+ \
@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("--multinews", required=True)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=90)
+    parser.add_argument(
+        "--life", type=float, default=10.0, help="days an event keeps being reported"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -54,9 +57,16 @@ def main() -> None:
     ]
     start = datetime(2025, 1, 1, tzinfo=UTC)
     step = timedelta(days=args.days) / args.n
+    # Like real news, each event is reported for a while and then fades: every source text gets a
+    # start day, and an article at day d is drawn from the texts whose life covers d.
+    starts = sorted((rng.uniform(-args.life, args.days), k) for k in range(len(texts)))
     with open(args.out, "w", encoding="utf-8") as handle:
         for i in range(args.n):
-            title, text = texts[rng.randrange(len(texts))]
+            day = args.days * i / args.n
+            live = [k for first, k in starts if first <= day < first + args.life] or [
+                rng.randrange(len(texts))
+            ]
+            title, text = texts[rng.choice(live)]
             published = start + step * i + timedelta(seconds=rng.randint(0, 600))
             record = {
                 "id": f"gen-{i}",
