@@ -406,7 +406,6 @@ _BEFORE = re.compile(
 _ACCORDING = re.compile(
     r"\baccording to (?:the )?(?P<speaker>(?:[A-Z][\w'’.-]*\s+){0,6}[A-Z][\w'’.-]*)"
 )
-_QUOTED = re.compile(r"[“\"]([^”\"]{3,})[”\"]")
 
 
 def speaker_of(sentence: str, previous_people: list[str]) -> str | None:
@@ -428,10 +427,6 @@ def speaker_of(sentence: str, previous_people: list[str]) -> str | None:
                 words = words[1:]
             return (" ".join(words) or speaker).rstrip(".,;:")
     return None
-
-
-def quotes_in(sentence: str) -> list[str]:
-    return [q.strip() for q in _QUOTED.findall(sentence)]
 
 
 # -- dates ---------------------------------------------------------------------------------------

@@ -12,13 +12,20 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
-from synoptic.analyze import Recognizer, dates_in, default_recognizer, merge_entities, speaker_of
+from synoptic.analyze import (
+    Mention,
+    Recognizer,
+    dates_in,
+    default_recognizer,
+    merge_entities,
+    speaker_of,
+)
 from synoptic.model import (
     Article,
     Brief,
@@ -123,7 +130,8 @@ class BriefWriter:
     ) -> Brief:
         budget = words or self.words
         group_of = {aid: g.id for g in groups for aid in g.article_ids}
-        units = self._units(articles, group_of)
+        mentions = self._mentions(articles)
+        units = self._units(articles, group_of, mentions)
         claims = self._claims(units)
         summary = self._summary(claims, budget)
         headline = story_headline(articles)
@@ -135,16 +143,27 @@ class BriefWriter:
             claims=tuple(ordered),
             articles=tuple(articles),
             groups=tuple(groups),
-            entities=tuple(self._entities(articles)),
+            entities=tuple(self._entities(mentions)),
             timeline=tuple(_timeline(ordered)),
             framing=tuple(self._framing(articles, groups, ordered, units)),
             entity_recognizer=self.recognizer.name,
         )
 
-    def _entities(self, articles: list[Article], limit: int = 40) -> list[dict[str, Any]]:
-        found = [
-            (a.id, m) for a in articles for m in self.recognizer.mentions(a.title + "\n" + a.text)
-        ]
+    def _mentions(self, articles: list[Article]) -> dict[str, list[Mention]]:
+        """Names in each article, recognised once; offsets are into ``article.text`` (the
+        title's mentions get negative offsets)."""
+        out = {}
+        for a in articles:
+            shift = len(a.title) + 1
+            out[a.id] = [
+                replace(m, start=m.start - shift, end=m.end - shift)
+                for m in self.recognizer.mentions(a.title + "\n" + a.text)
+            ]
+        return out
+
+    @staticmethod
+    def _entities(mentions: dict[str, list[Mention]], limit: int = 40) -> list[dict[str, Any]]:
+        found = [(article_id, m) for article_id, ms in mentions.items() for m in ms]
         return [e.to_json() for e in merge_entities(found)[:limit]]
 
     @staticmethod
@@ -175,7 +194,12 @@ class BriefWriter:
             )
         return out
 
-    def _units(self, articles: list[Article], group_of: dict[str, str]) -> list[_Unit]:
+    def _units(
+        self,
+        articles: list[Article],
+        group_of: dict[str, str],
+        mentions: dict[str, list[Mention]],
+    ) -> list[_Unit]:
         units: list[_Unit] = []
         for article in articles:
             sentences = [
@@ -183,12 +207,11 @@ class BriefWriter:
                 for s in self.splitter.split(article.text)
                 if len(s.text.split()) >= MIN_SENTENCE_WORDS
             ]
+            persons = [m for m in mentions[article.id] if m.kind == "person" and m.start >= 0]
             people: list[str] = []
             for i, sentence in enumerate(sentences):
                 speaker = speaker_of(sentence.text, people)
-                people.extend(
-                    m.text for m in self.recognizer.mentions(sentence.text) if m.kind == "person"
-                )
+                people.extend(m.text for m in persons if sentence.start <= m.start < sentence.end)
                 if speaker:
                     people.append(speaker)  # "..., he said" in the next sentence means this speaker
                 units.append(

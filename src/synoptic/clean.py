@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from synoptic.model import Removed
 from synoptic.outlets import OutletRegistry
-from synoptic.text import MONTHS, content_terms, ends_like_sentence, normalise, words
+from synoptic.text import MONTHS, content_terms, ends_like_sentence, normalise
 
 # Short interface labels: navigation, share buttons, "N min read", "Read more", "Follow topic:".
 _UI_LABEL = re.compile(
@@ -364,7 +364,3 @@ class TextCleaner:
             return True
         shared = sum(t in head for t in terms)
         return shared / len(terms) < 0.35
-
-
-def word_count(text: str) -> int:
-    return len(words(text))

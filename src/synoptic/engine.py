@@ -189,17 +189,6 @@ class Engine:
             self.store.add_many(self._pending)
             self._pending.clear()
 
-    def add_article(self, article: Article) -> Membership:
-        """Dedup, cluster and store one new article now."""
-        try:
-            membership = self._add(article)
-            self._flush()
-        except BaseException:
-            self._pending.clear()
-            self._forget_state()
-            raise
-        return membership
-
     def _add(self, article: Article) -> Membership:
         """Dedup and cluster one new article and queue it for the store. The in-memory state
         already counts it, so the next article of the batch sees it."""
@@ -281,7 +270,7 @@ class Engine:
             return
         self._flush()  # the merge moves stored rows
         keep, gone = sorted((assignment.story_id, other))
-        moved = [a for a, s in self._story_of.items() if s == gone]
+        moved = list(self._members.get(gone, []))  # an active story: all its articles are held
         states: dict[str, dict[str, Any]] = {}
 
         def recompute(conn: Any, story_ids: list[str]) -> dict[str, dict[str, Any]]:

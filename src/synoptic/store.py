@@ -321,10 +321,6 @@ class Store:
         resolved = {k: (v(stmt.excluded) if callable(v) else v) for k, v in set_.items()}
         conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=resolved), values)
 
-    def add(self, item: StoredArticle) -> None:
-        """Write one new article and everything derived from it, atomically."""
-        self.add_many([item])
-
     def add_many(self, items: list[StoredArticle]) -> None:
         """Write new articles and everything derived from them in one transaction: all of the
         batch lands, or none of it."""
@@ -442,13 +438,6 @@ class Store:
             )
 
     # -- reads --------------------------------------------------------------------------------
-
-    def has_article(self, article_id: str) -> bool:
-        with self.engine.connect() as conn:
-            return (
-                conn.execute(select(articles.c.id).where(articles.c.id == article_id)).first()
-                is not None
-            )
 
     def article(self, article_id: str) -> Article:
         with self.engine.connect() as conn:
