@@ -151,3 +151,18 @@ def test_seed_brief_has_names_framing_and_versions(
         and "<script" not in html
         and "26 foreign heads of state" in html
     )
+
+
+def test_learned_scorer_leads_with_what_the_reports_share() -> None:
+    """The sentence scorer (weights learned on Multi-News dev rows) must put a statement both
+    reports make first in a short summary, and never a closing detail only one report has."""
+    from synoptic.brief import SENTENCE_FEATURES, SentenceModel
+
+    assert SentenceModel.bundled().coef.shape[0] == SentenceModel.bundled().powers.shape[0]
+    assert SentenceModel.bundled().powers.shape[1] == len(SENTENCE_FEATURES)
+    brief = brief_of(
+        [art(FLOOD_A, "https://a.example/1"), art(FLOOD_B, "https://b.example/2")], words=25
+    )
+    first = brief.summary[0]
+    assert first.status in {"agreed", "conflict"}
+    assert "Anna Bianchi" not in first.text and "de Pascale" not in first.text

@@ -5,14 +5,21 @@ content-word overlap). Its status counts *independent reports* (syndication grou
 articles: a wire text republished ten times is one report. Two reports that align on a statement
 but give a different figure for the same thing ("10,000 troops" / "20,000 troops") conflict.
 The summary is extractive: every sentence is copied verbatim from an article and cites where.
+Which claims it carries is decided by a sentence scorer whose weights were learned on the
+Multi-News dev half (``benchmarks/train_briefs.py`` writes ``data/brief_model.json``), over
+features a reader would name: how many independent reports state it, how central it is to the
+story, how early it comes, how long it is, how much it shares with the headlines.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -39,8 +46,25 @@ from synoptic.text import Sentence, SentenceSplitter, content_terms, number_valu
 
 MIN_SENTENCE_WORDS = 6
 ALIGN_THRESHOLD = 0.42
-CENTRALITY_WEIGHT = 3.0
-POSITION_WEIGHT = 0.5
+REDUNDANCY = (
+    0.5  # share of a sentence's content words already in the summary that makes it redundant
+)
+LONG_SENTENCE_WORDS = 40
+SENTENCE_FEATURES = (
+    "reports_share",  # independent reports stating the claim / reports in the story
+    "reports",  # the same, capped at 4
+    "agreed",  # two or more independent reports
+    "centrality",  # summed similarity to every sentence, scaled to the story's most central
+    "other_reports",  # mean best similarity to each other article's sentences
+    "log_index",  # log(1 + sentence index in its article)
+    "lead",  # the article's first sentence
+    "log_words",
+    "long",  # more than LONG_SENTENCE_WORDS words
+    "quote",  # contains a quotation mark
+    "title_overlap",  # share of its content words found in the story's titles
+    "topicality",  # mean share of articles using each of its content words
+    "articles",  # articles in the story / 10
+)
 _QUANTITY_SKIP = {"to", "and", "or", "-", "–", "about", "some", "nearly", "over", "than", "more"}
 
 
@@ -52,6 +76,7 @@ class _Unit:
     position: float  # 0 = lead, 1 = last sentence
     terms: frozenset[str]
     clauses: tuple[frozenset[str], ...]
+    index: int  # sentence number in its article
     speaker: str | None = None
 
 
@@ -98,6 +123,48 @@ def _conflict(a: str, b: str) -> dict[str, set[str]] | None:
     return None
 
 
+@dataclass(frozen=True)
+class SentenceModel:
+    """Ridge regression over standardised :data:`SENTENCE_FEATURES` and their pairwise products
+    (the products' own standardisation folded into the weights): a sentence's expected share of
+    a human summary's words and word pairs."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    low: np.ndarray  # the range each feature had in training: values outside it are clipped,
+    high: np.ndarray  # since a polynomial extrapolates wildly
+    powers: np.ndarray  # one row per model input: the power of each standardised feature
+    coef: np.ndarray
+    intercept: float
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SentenceModel:
+        if list(raw["features"]) != list(SENTENCE_FEATURES):
+            raise ValueError("brief model was trained on other features; retrain it")
+        return cls(
+            np.array(raw["mean"], float),
+            np.array(raw["scale"], float),
+            np.array(raw["low"], float),
+            np.array(raw["high"], float),
+            np.array(raw["powers"], int),
+            np.array(raw["coef"], float),
+            float(raw["intercept"]),
+        )
+
+    @staticmethod
+    @cache
+    def bundled() -> SentenceModel:
+        path = resources.files("synoptic").joinpath("data/brief_model.json")
+        return SentenceModel.from_json(json.loads(path.read_text()))
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        if len(features) == 0:
+            return np.zeros(0)
+        z = (np.clip(features, self.low, self.high) - self.mean) / self.scale
+        inputs = np.prod(z[:, None, :] ** self.powers[None, :, :], axis=2)
+        return np.asarray(inputs @ self.coef + self.intercept)
+
+
 class BriefWriter:
     """Writes the :class:`Brief` of a set of articles grouped into syndication groups."""
 
@@ -108,11 +175,19 @@ class BriefWriter:
         splitter: SentenceSplitter | None = None,
         recognizer: Recognizer | None = None,
         spacy_model: str = "en_core_web_sm",
+        model: SentenceModel | None = None,
     ) -> None:
         self.words = words
+        self._model = model
         self.spacy_model = spacy_model
         self.splitter = splitter or SentenceSplitter()
         self._recognizer = recognizer
+
+    @property
+    def model(self) -> SentenceModel:
+        if self._model is None:
+            self._model = SentenceModel.bundled()
+        return self._model
 
     @property
     def recognizer(self) -> Recognizer:
@@ -222,6 +297,7 @@ class BriefWriter:
                         i / max(1, len(sentences) - 1),
                         frozenset(content_terms(sentence.text)),
                         clauses(sentence.text),
+                        i,
                         speaker,
                     )
                 )
@@ -257,11 +333,9 @@ class BriefWriter:
             sim = np.maximum(sim, best)
         return sim
 
-    def _claims(self, units: list[_Unit]) -> list[tuple[float, float, Claim]]:
-        """Claims with their position (0 = lead) and importance (independent reports, plus
-        centrality, minus lateness; weights chosen on the Multi-News dev half)."""
-        if not units:
-            return []
+    def _align(self, units: list[_Unit]) -> tuple[np.ndarray, list[list[int]]]:
+        """Sentence similarities, and the sentences grouped into claims: sentences of different
+        articles at least :data:`ALIGN_THRESHOLD` alike state the same claim (transitively)."""
         sim = self._similarity(units)
         parent = list(range(len(units)))
 
@@ -277,14 +351,76 @@ class BriefWriter:
         members: dict[int, list[int]] = {}
         for i in range(len(units)):
             members.setdefault(find(i), []).append(i)
+        return sim, list(members.values())
 
+    @staticmethod
+    def _features(units: list[_Unit], sim: np.ndarray, claims: list[list[int]]) -> np.ndarray:
+        """One row of :data:`SENTENCE_FEATURES` per sentence."""
+        n = len(units)
+        reports = np.zeros(n)
+        for idx in claims:
+            reports[idx] = len({units[i].group for i in idx})
+        n_reports = len({u.group for u in units})
         degree = sim.sum(axis=1)
-        centrality = degree / (degree.max() or 1.0)  # how much of the story a sentence restates
+        centrality = degree / (degree.max() or 1.0)
+        article_ids = list(dict.fromkeys(u.article.id for u in units))
+        column = {a: k for k, a in enumerate(article_ids)}
+        owner = np.array([column[u.article.id] for u in units])
+        best = np.stack([sim[:, owner == k].max(axis=1) for k in range(len(article_ids))], axis=1)
+        own = best[np.arange(n), owner]
+        other = (best.sum(axis=1) - own) / max(1, len(article_ids) - 1)
+        used_by: Counter[str] = Counter()
+        for article_id in article_ids:
+            used_by.update(set().union(*(u.terms for u in units if u.article.id == article_id)))
+        titles = {a.id: a.title for a in (u.article for u in units)}
+        title_terms = {t for title in titles.values() for t in content_terms(title)}
+        rows = []
+        for i, u in enumerate(units):
+            n_words = len(u.sentence.text.split())
+            terms = u.terms
+            rows.append(
+                [
+                    reports[i] / max(1, n_reports),
+                    min(reports[i], 4.0),
+                    float(reports[i] >= 2),
+                    centrality[i],
+                    other[i],
+                    math.log1p(u.index),
+                    float(u.index == 0),
+                    math.log(max(1, n_words)),
+                    float(n_words > LONG_SENTENCE_WORDS),
+                    float(any(q in u.sentence.text for q in '"“”')),
+                    len(terms & title_terms) / (len(terms) or 1),
+                    sum(used_by[t] for t in terms) / (len(terms) or 1) / len(article_ids),
+                    len(article_ids) / 10,
+                ]
+            )
+        return np.array(rows, float).reshape(n, len(SENTENCE_FEATURES))
+
+    def sentence_table(
+        self, articles: list[Article], groups: list[SyndicationGroup]
+    ) -> tuple[list[str], np.ndarray]:
+        """Every sentence a brief of these articles can choose from, and its features (for
+        training the sentence scorer)."""
+        group_of = {aid: g.id for g in groups for aid in g.article_ids}
+        units = self._units(articles, group_of, {a.id: [] for a in articles})
+        if not units:
+            return [], np.zeros((0, len(SENTENCE_FEATURES)))
+        sim, claims = self._align(units)
+        return [u.sentence.text for u in units], self._features(units, sim, claims)
+
+    def _claims(self, units: list[_Unit]) -> list[tuple[float, float, Claim]]:
+        """Claims with their position (0 = lead) and importance (the learned score of their
+        best sentence, which also represents them)."""
+        if not units:
+            return []
+        sim, members = self._align(units)
+        score = self.model.score(self._features(units, sim, members))
         claims: list[tuple[float, float, Claim]] = []
-        for idx in members.values():
+        for idx in members:
             group_units = [units[i] for i in idx]
             reports = {u.group for u in group_units}
-            rep = max(idx, key=lambda i: (sum(sim[i, j] for j in idx), -units[i].position))
+            rep = max(idx, key=lambda i: (score[i], -units[i].position))
             status: ClaimStatus = "agreed" if len(reports) >= 2 else "single"
             values: dict[str, list[str]] = {}
             for a in group_units:
@@ -315,12 +451,7 @@ class BriefWriter:
                 speaker=rep_unit.speaker or (speakers.most_common(1)[0][0] if speakers else None),
                 dates=tuple(d.value for d in dates_in(text, rep_unit.article.published)),
             )
-            importance = (
-                len(reports)
-                + CENTRALITY_WEIGHT * centrality[rep]
-                - POSITION_WEIGHT * min(u.position for u in group_units)
-            )
-            claims.append((min(u.position for u in group_units), importance, claim))
+            claims.append((min(u.position for u in group_units), float(score[rep]), claim))
         return claims
 
     def _summary(
@@ -341,7 +472,7 @@ class BriefWriter:
             if chosen and used + n > budget:
                 continue
             terms = set(content_terms(claim.text))
-            if any(len(terms & s) > 0.6 * min(len(terms), len(s)) for s in seen_terms):
+            if any(len(terms & s) > REDUNDANCY * min(len(terms), len(s)) for s in seen_terms):
                 continue  # says again what a chosen sentence says
             chosen.append((position, claim))
             seen_terms.append(terms)

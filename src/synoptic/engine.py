@@ -452,10 +452,10 @@ def extract(
     return out
 
 
-def brief_of(
-    articles: list[Article], *, settings: Settings | None = None, words: int | None = None
-) -> Brief:
-    """A brief of exactly these articles as one story (no clustering, no store)."""
+def syndication_groups(
+    articles: list[Article], settings: Settings | None = None
+) -> tuple[list[Article], list[SyndicationGroup]]:
+    """These articles without repeats, grouped into syndication groups (copies of one text)."""
     settings = settings or Settings()
     index = SyndicationIndex(threshold=settings.duplicate_threshold)
     group_of: dict[str, str] = {}
@@ -476,6 +476,15 @@ def brief_of(
         SyndicationGroup(gid, tuple(ids), next((wire[i] for i in ids if wire[i]), None))
         for gid, ids in members.items()
     ]
+    return unique, groups
+
+
+def brief_of(
+    articles: list[Article], *, settings: Settings | None = None, words: int | None = None
+) -> Brief:
+    """A brief of exactly these articles as one story (no clustering, no store)."""
+    settings = settings or Settings()
+    unique, groups = syndication_groups(articles, settings)
     return BriefWriter(words=settings.summary_words, spacy_model=settings.spacy_model).write(
         unique, groups, words=words
     )
