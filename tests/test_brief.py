@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 from typer.testing import CliRunner
 
 from synoptic import Engine, brief_of
 from synoptic.analyze import RuleRecognizer, dates_in, merge_entities, speaker_of
-from synoptic.brief import check_faithfulness
+from synoptic.brief import BriefWriter, check_faithfulness
 from synoptic.cli import app
-from synoptic.model import Article, article_id
+from synoptic.model import Article, SyndicationGroup, article_id
 
 FLOOD_A = """Floods force thousands from homes in northern Italy
 
@@ -166,3 +168,39 @@ def test_learned_scorer_leads_with_what_the_reports_share() -> None:
     first = brief.summary[0]
     assert first.status in {"agreed", "conflict"}
     assert "Anna Bianchi" not in first.text and "de Pascale" not in first.text
+
+
+class ConceptEncoder:
+    """A stand-in sentence model for the alignment logic only: a sentence's vector counts the
+    concepts its words name, so paraphrases with no word in common get the same vector."""
+
+    name = "concepts"
+    CONCEPTS: ClassVar[dict[str, int]] = {
+        "bank": 0, "authority": 0, "raised": 1, "up": 1, "rates": 2, "borrowing": 2,
+        "half": 3, "0.5": 3, "flood": 4,
+    }  # fmt: skip
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 6), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().replace(",", " ").split():
+                out[row, self.CONCEPTS.get(word, 5)] += 1 if word in self.CONCEPTS else 0.1
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_sentence_embeddings_align_paraphrases_when_a_model_is_there() -> None:
+    a = art(
+        "Rates rise\n\nThe central bank raised interest rates by half a point on Thursday in Oslo.",
+        "https://a.example/r",
+    )
+    b = art(
+        "Costs climb\n\nBorrowing costs went up 0.5 percentage points, the monetary authority announced.",
+        "https://b.example/r",
+    )
+    groups = [SyndicationGroup(a.id, (a.id,)), SyndicationGroup(b.id, (b.id,))]
+    words_only = BriefWriter(recognizer=RuleRecognizer()).write([a, b], groups)
+    assert {c.status for c in words_only.claims} == {"single"}
+    with_model = BriefWriter(recognizer=RuleRecognizer(), encoder=ConceptEncoder())
+    claims = with_model.write([a, b], groups).claims
+    assert len(claims) == 1 and claims[0].status == "agreed"
+    assert claims[0].independent_reports == 2

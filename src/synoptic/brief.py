@@ -33,6 +33,7 @@ from synoptic.analyze import (
     merge_entities,
     speaker_of,
 )
+from synoptic.embed import SentenceEncoder, load_sentence_encoder
 from synoptic.model import (
     Article,
     Brief,
@@ -42,10 +43,12 @@ from synoptic.model import (
     SummarySentence,
     SyndicationGroup,
 )
+from synoptic.settings import Settings
 from synoptic.text import Sentence, SentenceSplitter, content_terms, number_value, words
 
 MIN_SENTENCE_WORDS = 6
 ALIGN_THRESHOLD = 0.42
+EMBED_ALIGN_THRESHOLD = 0.8  # cosine of two sentences' embeddings that says they state one thing
 REDUNDANCY = (
     0.5  # share of a sentence's content words already in the summary that makes it redundant
 )
@@ -175,13 +178,29 @@ class BriefWriter:
         splitter: SentenceSplitter | None = None,
         recognizer: Recognizer | None = None,
         spacy_model: str = "en_core_web_sm",
+        sentence_model: str = "",
+        encoder: SentenceEncoder | None = None,
         model: SentenceModel | None = None,
     ) -> None:
         self.words = words
         self._model = model
+        self.sentence_model = sentence_model
+        self._encoder = encoder
         self.spacy_model = spacy_model
         self.splitter = splitter or SentenceSplitter()
         self._recognizer = recognizer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BriefWriter:
+        return cls(
+            words=settings.summary_words,
+            spacy_model=settings.spacy_model,
+            sentence_model=settings.sentence_model,
+        )
+
+    @property
+    def encoder(self) -> SentenceEncoder | None:
+        return self._encoder or load_sentence_encoder(self.sentence_model)
 
     @property
     def model(self) -> SentenceModel:
@@ -335,8 +354,14 @@ class BriefWriter:
 
     def _align(self, units: list[_Unit]) -> tuple[np.ndarray, list[list[int]]]:
         """Sentence similarities, and the sentences grouped into claims: sentences of different
-        articles at least :data:`ALIGN_THRESHOLD` alike state the same claim (transitively)."""
+        articles at least :data:`ALIGN_THRESHOLD` alike in words, or (with a sentence model
+        installed) whose embeddings are at least :data:`EMBED_ALIGN_THRESHOLD` alike, state the
+        same claim (transitively)."""
         sim = self._similarity(units)
+        same = sim >= ALIGN_THRESHOLD
+        if self.encoder is not None:
+            vectors = self.encoder.encode([u.sentence.text for u in units])
+            same |= (vectors @ vectors.T) >= EMBED_ALIGN_THRESHOLD
         parent = list(range(len(units)))
 
         def find(i: int) -> int:
@@ -345,7 +370,7 @@ class BriefWriter:
                 i = parent[i]
             return i
 
-        for i, j in zip(*np.nonzero(np.triu(sim, k=1) >= ALIGN_THRESHOLD), strict=True):
+        for i, j in zip(*np.nonzero(np.triu(same, k=1)), strict=True):
             if units[i].article.id != units[j].article.id:
                 parent[find(int(i))] = find(int(j))
         members: dict[int, list[int]] = {}

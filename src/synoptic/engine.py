@@ -64,7 +64,7 @@ class Engine:
         self.store = Store(settings.db_url)
         self.reader = Reader(max_bytes=settings.max_bytes, allow_private=settings.allow_private)
         self.extractor = Extractor()
-        self.writer = BriefWriter(words=settings.summary_words, spacy_model=settings.spacy_model)
+        self.writer = BriefWriter.from_settings(settings)
         self.cluster_model = cluster_model
         self._index: SyndicationIndex | None = None
         self._clusterer: StoryClusterer | None = None
@@ -485,6 +485,4 @@ def brief_of(
     """A brief of exactly these articles as one story (no clustering, no store)."""
     settings = settings or Settings()
     unique, groups = syndication_groups(articles, settings)
-    return BriefWriter(words=settings.summary_words, spacy_model=settings.spacy_model).write(
-        unique, groups, words=words
-    )
+    return BriefWriter.from_settings(settings).write(unique, groups, words=words)

@@ -20,7 +20,9 @@ class Settings:
     ``window_days``: stories with no article newer than this (by publication date, else ingest
     time) leave memory; a later article cannot join them and opens a new story.
     ``spacy_model`` names the spaCy pipeline used for names when spaCy and it are installed
-    (otherwise a rule-based fallback is used). ``allow_private`` lets URLs reach loopback and private addresses (off: only public hosts).
+    (otherwise a rule-based fallback is used). ``sentence_model`` is a sentence-transformers model
+    (a directory, or a name in the local Hugging Face cache) that briefs use, besides words, to
+    align sentences into claims when sentence-transformers is installed; "" turns it off. ``allow_private`` lets URLs reach loopback and private addresses (off: only public hosts).
     """
 
     db_url: str = DEFAULT_DB_URL
@@ -30,6 +32,7 @@ class Settings:
     summary_words: int = 120
     allow_private: bool = False
     spacy_model: str = "en_core_web_sm"
+    sentence_model: str = "all-MiniLM-L6-v2"
     window_days: float = 30.0
 
     def __post_init__(self) -> None:
