@@ -329,19 +329,15 @@ class TextCleaner:
         seen_content = 0
         for i, (line, reason) in enumerate(items):
             if seen_content >= 2:
-                following = [text for text, why in items[i + 1 :] if why is None]
-                if (
-                    reason is None
-                    and following
-                    and _headline_like(line)
-                    and _truncated(following[0])
-                ):
-                    return i
+                if reason is None and _headline_like(line):
+                    after = next((text for text, why in items[i + 1 :] if why is None), None)
+                    if after is not None and _truncated(after):
+                        return i
                 if reason == "author bio":
                     return self._byline_start(items, i)
                 bare_label = _wordcount(line) <= 3 and ":" not in line.rstrip(": ")
                 if reason == "interface label" and bare_label and _MORE_CONTENT.match(line):
-                    rest = [text for text in following if _wordcount(text) >= 8]
+                    rest = [t for t, why in items[i + 1 :] if why is None and _wordcount(t) >= 8]
                     if not rest or self._unrelated(head, rest):
                         return i
             if reason is None and _wordcount(line) >= 8:

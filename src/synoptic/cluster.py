@@ -158,11 +158,15 @@ class StoryClusterer:
         self.stories_: dict[str, StoryState] = {}
         self.postings_: dict[str, set[str]] = {}
         self._norms: dict[tuple[str, str], tuple[int, float]] = {}
+        self._idf: dict[str, float] = {}
 
     # -- weighting ----------------------------------------------------------------------------
 
     def idf(self, key: str) -> float:
-        return math.log((self.n_docs_ + 2) / (self.df_.get(key, 0) + 1)) + 1.0
+        value = self._idf.get(key)
+        if value is None:  # remembered until the next article changes the counts
+            value = self._idf[key] = math.log((self.n_docs_ + 2) / (self.df_.get(key, 0) + 1)) + 1
+        return value
 
     def _norm(self, story_id: str, channel: str) -> float:
         """|story vector| in a channel, cached until the stream has grown by 5%."""
@@ -188,9 +192,8 @@ class StoryClusterer:
         out: dict[str, float] = {}
         for channel in CHANNELS:
             query, values = vectors[channel], story.channels[channel]
-            if len(query) > len(values):
-                query, values = values, query  # walk the shorter of the two
-            dot = sum(w * values.get(t, 0.0) for t, w in query.items())
+            # fsum: exact, so the set's (hash-seeded) order cannot change a result
+            dot = math.fsum(query[t] * values[t] for t in query.keys() & values.keys())
             out[channel] = dot / self._norm(story_id, channel)
         if day is not None and story.first_day is not None and story.last_day is not None:
             gap = max(0.0, story.first_day - day, day - story.last_day)
@@ -275,6 +278,7 @@ class StoryClusterer:
     def commit(self, feats: dict[str, Any], assignment: Assignment) -> None:
         """Learn from one article after its assignment was stored."""
         self.n_docs_ += 1
+        self._idf.clear()
         for channel in CHANNELS:
             self.df_.update(PREFIX[channel] + t for t in feats[channel])
         self.restore_story(assignment.story_id, assignment.state)

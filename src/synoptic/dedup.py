@@ -104,14 +104,16 @@ class SyndicationIndex:
     def fingerprint(self, article: Article) -> Fingerprint:
         paras: list[LeanMinHash] = []
         counts: list[int] = []
+        every: list[str] = []  # the whole text's words (no word spans two paragraphs)
         for paragraph in article.paragraphs:
             tokens = words(paragraph)
+            every += tokens
             if len(tokens) >= MIN_PARAGRAPH_WORDS:
                 paras.append(self._minhash(tokens, 3))
                 counts.append(len(tokens))
         return Fingerprint(
             article.content_hash,
-            self._minhash(words(article.text), 5),
+            self._minhash(every, 5),
             tuple(paras),
             tuple(counts),
         )

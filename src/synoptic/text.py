@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -99,23 +100,25 @@ def content_terms(text: str) -> list[str]:
 
     "Sept. 3", "September 3" and "Sept 3" all yield the term "3" and "month:9".
     """
-    out: list[str] = []
-    for token in words(text):
-        token = token.strip(".,'-")
-        if not token:
-            continue
-        value = number_value(token)
-        if value is not None:
-            out.append(value)
-            continue
-        month = MONTHS.get(token)
-        if month is not None and token != "may":
-            out.append(f"month:{month}")
-            continue
-        if token in STOPWORDS or len(token) < 2:
-            continue
-        out.append(_stem(token))
-    return out
+    terms = [_term(token) for token in words(text)]
+    return [t for t in terms if t]
+
+
+@lru_cache(maxsize=1 << 18)
+def _term(token: str) -> str:
+    """The content term of one word token, "" for none (cached: news reuses its words)."""
+    token = token.strip(".,'-")
+    if not token:
+        return ""
+    value = number_value(token)
+    if value is not None:
+        return value
+    month = MONTHS.get(token)
+    if month is not None and token != "may":
+        return f"month:{month}"
+    if token in STOPWORDS or len(token) < 2:
+        return ""
+    return _stem(token)
 
 
 def shingles(tokens: list[str], size: int) -> set[str]:
@@ -187,7 +190,7 @@ def name_phrases(text: str) -> list[str]:
             tokens = tokens[1:]
         if not tokens:
             continue
-        at_start = bool(_SENTENCE_START.search(text[: match.start()]))
+        at_start = bool(_SENTENCE_START.search(text, max(0, match.start() - 200), match.start()))
         if len(tokens) == 1 and at_start and tokens[0].casefold() in lower_words:
             continue
         name = " ".join(t.casefold() for t in tokens)
