@@ -10,9 +10,10 @@ from typer.testing import CliRunner
 
 from synoptic import Engine
 from synoptic.cli import app
-from synoptic.cluster import StoryClusterer, article_features
+from synoptic.cluster import MODEL_INPUTS, ClusterModel, StoryClusterer, article_features
 from synoptic.errors import SettingsError
-from synoptic.model import Article, article_id
+from synoptic.model import Article, Document, article_id
+from synoptic.settings import Settings
 
 from .conftest import QUAKE_A, QUAKE_B
 
@@ -161,3 +162,52 @@ def test_memory_holds_the_active_window_only(db_url: str) -> None:
         eng.ingest_items([doc(QUAKE_B, 61, 3)])  # a duplicate: known though outside the window
         assert chile not in eng._clusterer.stories_
         assert eng.store.count_articles() == 4
+
+
+def _variants(text: str) -> list[str]:
+    """Three reports of one event: the text, its paragraphs reversed, and without its last."""
+    title, body = text.strip().split("\n\n", 1)
+    paragraphs = body.split("\n\n")
+    return [
+        text,
+        "\n\n".join([title, *reversed(paragraphs)]),
+        "\n\n".join([title, *paragraphs[:-1]]),
+    ]
+
+
+def _article(text: str, n: int) -> Article:
+    title, body = text.strip().split("\n\n", 1)
+    return Article(id=article_id(title, body, f"f{n}"), title=title, text=body)
+
+
+def test_a_story_of_two_events_splits_in_two() -> None:
+    chile = [article_features(_article(t, i)) for i, t in enumerate(_variants(QUAKE_A))]
+    japan = [article_features(_article(t, i)) for i, t in enumerate(_variants(QUAKE_B))]
+    clusterer = StoryClusterer()
+    for feats in chile + japan:
+        clusterer.commit(feats, clusterer.assign("x", feats))
+    mixed = [chile[0], japan[0], chile[1], japan[1], chile[2], japan[2]]
+    found = clusterer.split_of(mixed)
+    assert found is not None and found.stay == [0, 2, 4] and found.leave == [1, 3, 5]
+    assert found.probability < clusterer.split_threshold
+    assert clusterer.split_of(chile + chile) is None  # one event: no split
+
+
+def test_engine_splits_an_early_merge_and_keeps_the_halves_apart(db_url: str) -> None:
+    """An eager setting lets the first Japan report join the Chile story; once the story holds
+    enough of both, it splits, the Japan reports move out and --why says so."""
+    eager = ClusterModel({**dict.fromkeys(MODEL_INPUTS, 0.0), "body": 10.0}, -3.0)
+    order = [t for pair in zip(_variants(QUAKE_A), _variants(QUAKE_B), strict=True) for t in pair]
+    settings = Settings(db_url=db_url, merge_eagerness=0.9)
+    with Engine(settings=settings, cluster_model=eager) as engine:
+        engine.ingest_items([Document(f"doc{i}", "text", text, {}) for i, text in enumerate(order)])
+        stories = sorted(engine.stories(), key=lambda s: s.articles[0].title)
+        titles = [sorted({a.title for a in s.articles}) for s in stories]
+        assert titles == [
+            ["Deadly quake hits Japan's Noto peninsula"],
+            ["Strong earthquake strikes southern Chile"],
+        ]
+        moved = [m for m in engine.memberships(stories[0].id) if "split_automatically" in m.parts]
+        assert moved and moved[0].parts["from"] == stories[1].id
+    why = CliRunner().invoke(app, ["story", stories[0].id, "--why", "--db", db_url])
+    assert why.exit_code == 0 and "split off from" in why.output

@@ -316,6 +316,11 @@ def _print_why(eng: Engine, story_id: str, as_json: bool) -> None:
             reason = f"a copy of an article already here (copy score {parts.get('copy_score')})"
         elif "moved_by_user" in parts:
             reason = "moved here by a merge or split"
+        elif "split_automatically" in parts:
+            reason = (
+                f"split off from {parts.get('from')}: its two halves would have joined with "
+                f"probability {parts.get('probability')} only"
+            )
         elif "best_existing" in parts:
             reason = f"opened the story (best existing story scored {parts['best_existing']}, needed {parts['threshold']})"
         else:

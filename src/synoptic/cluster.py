@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import numpy as np
+
 from synoptic.errors import SettingsError
 from synoptic.model import Article
 from synoptic.text import content_terms, name_phrases, numbers_and_dates
@@ -34,6 +36,12 @@ MAX_TERMS = 300
 LATE_MERGE = 0.95
 CANDIDATE_TERMS = 25
 MAX_CANDIDATES = 20  # dev F1 identical to 50 (ECB+ and Multi-News dev), half the scoring
+# A story is checked for two events in one when it reaches one of these sizes (log-spaced: the
+# check compares every pair of members). It splits when its two most distinct halves would join
+# each other with a probability below the join threshold moved up by SPLIT_MARGIN logits.
+SPLIT_CHECKS = frozenset({6, 8, 11, 15, 20, 27, 36, 48, 64})
+SPLIT_MIN = 3  # articles on each side of a split
+SPLIT_MARGIN = 0.8  # chosen on the dev data, with the operating point (train_clusterer.py)
 FEATURES = ("body", "title", "entities", "numbers", "time", "has_time")
 # Products let a linear model say "similar words but different names is not the same event".
 INTERACTIONS = {
@@ -131,6 +139,15 @@ class ClusterModel:
 
 
 @dataclass(frozen=True)
+class Split:
+    """Two halves of a story (indices into its members) and how likely they were to join."""
+
+    stay: list[int]
+    leave: list[int]
+    probability: float
+
+
+@dataclass(frozen=True)
 class Assignment:
     story_id: str
     score: float
@@ -153,6 +170,8 @@ class StoryClusterer:
         self.threshold = min(0.99, max(0.01, 1.0 - merge_eagerness))
         # An article that fits a second story this well joins the two stories (a late merge).
         self.late_merge_threshold = max(self.threshold, LATE_MERGE)
+        z = math.log(self.threshold / (1.0 - self.threshold)) + SPLIT_MARGIN
+        self.split_threshold = 1.0 / (1.0 + math.exp(-z))
         self.n_docs_ = 0
         self.df_: Counter[str] = Counter()
         self.stories_: dict[str, StoryState] = {}
@@ -228,7 +247,9 @@ class StoryClusterer:
         for key in keys:
             for story in self.postings_.get(key, ()):
                 found[story] += 1
-        return [s for s, _ in found.most_common(MAX_CANDIDATES)]
+        # ties broken by id, not by the (hash-seeded) order of the posting sets: reproducible
+        ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
+        return [s for s, _ in ranked[:MAX_CANDIDATES]]
 
     def score(self, feats: dict[str, Any]) -> list[tuple[float, str, dict[str, float]]]:
         """(probability, story id, features) for each candidate story, best first."""
@@ -287,6 +308,39 @@ class StoryClusterer:
         for article_id, feats in items:
             self.commit(feats, self.assign(article_id, feats))
         return self
+
+    def split_of(self, members: list[dict[str, Any]]) -> Split | None:
+        """Whether a story's members (their features, oldest first) are two events: the two
+        groups that average-linkage clustering of the pairwise join probabilities finds, when
+        each has at least SPLIT_MIN articles and they would join each other with a mean
+        probability below ``split_threshold``. Pure."""
+        n = len(members)
+        if n < 2 * SPLIT_MIN:
+            return None
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import squareform
+
+        single = StoryClusterer(merge_eagerness=self.merge_eagerness, model=self.model)
+        single.df_, single.n_docs_ = self.df_, self.n_docs_
+        for i, feats in enumerate(members):
+            single.stories_[str(i)] = StoryState().joined(feats)
+        vectors = [single.vectors(f) for f in members]
+        p = np.ones((n, n))
+        for i in range(n):
+            for j in range(n):
+                if i != j:
+                    features = single.features(vectors[j], members[j]["day"], str(i))
+                    p[i, j] = self.model.probability(features)
+        p = (p + p.T) / 2
+        distance = 1.0 - p
+        np.fill_diagonal(distance, 0.0)
+        labels = fcluster(linkage(squareform(distance, checks=False), "average"), 2, "maxclust")
+        a = [i for i in range(n) if labels[i] == labels[0]]  # the oldest member's side stays
+        b = [i for i in range(n) if labels[i] != labels[0]]
+        if len(a) < SPLIT_MIN or len(b) < SPLIT_MIN:
+            return None
+        cross = float(p[np.ix_(a, b)].mean())
+        return Split(a, b, cross) if cross < self.split_threshold else None
 
     def restore_story(self, story_id: str, state: StoryState) -> None:
         old = self.stories_.get(story_id)

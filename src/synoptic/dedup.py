@@ -123,7 +123,7 @@ class SyndicationIndex:
         if fp.content_hash in self.hashes_:
             return CopyMatch(self.hashes_[fp.content_hash], "exact", 1.0)
         best: CopyMatch | None = None
-        for other in self.docs_.query(fp.doc):
+        for other in sorted(self.docs_.query(fp.doc)):  # sorted: ties go the same way every run
             score = fp.doc.jaccard(self.fingerprints_[other].doc)
             if score >= self.threshold and (best is None or score > best.score):
                 best = CopyMatch(other, "near-duplicate", score)
@@ -140,7 +140,7 @@ class SyndicationIndex:
                 ):
                     matched.setdefault(other, {}).setdefault(i, set()).add(int(j))
         total = sum(fp.paragraph_words) or 1
-        for other, pairs in matched.items():
+        for other, pairs in sorted(matched.items()):
             theirs = self.fingerprints_[other].paragraph_words
             ours_covered = sum(fp.paragraph_words[i] for i in pairs) / total
             their_idx = set().union(*pairs.values())

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from synoptic.brief import BriefWriter, story_headline
-from synoptic.cluster import Assignment, ClusterModel, StoryClusterer, StoryState, article_features
+from synoptic.cluster import (
+    SPLIT_CHECKS,
+    Assignment,
+    ClusterModel,
+    StoryClusterer,
+    StoryState,
+    article_features,
+)
 from synoptic.dedup import Fingerprint, SyndicationIndex
 from synoptic.errors import InputRejected, NotFound, SettingsError
 from synoptic.extract import Extractor
@@ -69,6 +76,7 @@ class Engine:
         self._index: SyndicationIndex | None = None
         self._clusterer: StoryClusterer | None = None
         self._separations: set[frozenset[str]] | None = None
+        self._corrected: set[str] | None = None
         self._pending: list[StoredArticle] = []
         self._active: dict[str, float] = {}  # story -> day of its newest article (active window)
         self._members: dict[str, list[str]] = {}  # story -> its articles held in memory
@@ -238,6 +246,7 @@ class Engine:
         self._members.setdefault(assignment.story_id, []).append(article.id)
         self._clock = max(self._clock, day)
         self._late_merge(assignment)
+        self._maybe_split(self._story_of[article.id])
         if self._clock - self._evicted_at >= 1.0:
             self._evict()
         return membership
@@ -293,6 +302,66 @@ class Engine:
             self._active.get(keep, self._clock), self._active.pop(gone, self._clock)
         )
 
+    def _maybe_split(self, story_id: str) -> None:
+        """At the sizes in SPLIT_CHECKS, split a story that has become two events (an early
+        article of the second event joined the first, and its followers came after it). The
+        newer event moves to a new story, kept apart from the old one like a user's split;
+        syndication groups move whole. Stories a user merged or split are left alone."""
+        clusterer = self._clusterer
+        members = self._members.get(story_id, [])
+        if clusterer is None or len(members) not in SPLIT_CHECKS:
+            return
+        if self._corrected is None:
+            self._corrected = self.store.corrected_stories()
+        if story_id in self._corrected:
+            return
+        self._flush()  # the split moves stored rows
+        feats = self.store.features_of(members)
+        if len(feats) < len(members):
+            return
+        found = clusterer.split_of([feats[a] for a in members])
+        if found is None:
+            return
+        votes: dict[str, int] = {}
+        for i, article_id in enumerate(members):
+            group = self._group_of.get(article_id, article_id)
+            votes[group] = votes.get(group, 0) + (1 if i in found.leave else -1)
+        leaving = [a for a in members if votes[self._group_of.get(a, a)] > 0]
+        if not leaving or len(leaving) == len(members):
+            return
+        new_id = _split_id(leaving)
+        states: dict[str, dict[str, Any]] = {}
+
+        def recompute(conn: Any, story_ids: list[str]) -> dict[str, dict[str, Any]]:
+            states.update(self._states(conn, story_ids))
+            return states
+
+        probability = round(found.probability, 4)
+        self.store.move_articles(
+            leaving,
+            new_id,
+            states=recompute,
+            separate_from=story_id,
+            correction={
+                "kind": "split",
+                "automatic": True,
+                "from": story_id,
+                "into": new_id,
+                "articles": sorted(leaving),
+                "probability": probability,
+            },
+            parts={"split_automatically": 1.0, "from": story_id, "probability": probability},
+        )
+        for sid in (story_id, new_id):
+            clusterer.restore_story(sid, StoryState.from_json(states[sid]))
+        gone = set(leaving)
+        self._members[story_id] = [a for a in members if a not in gone]
+        self._members[new_id] = leaving
+        for article_id in leaving:
+            self._story_of[article_id] = new_id
+        self._active[new_id] = self._active.get(story_id, self._clock)
+        self._separated().add(frozenset((story_id, new_id)))
+
     def _separated(self) -> set[frozenset[str]]:
         if self._separations is None:
             self._separations = self.store.separated()
@@ -313,6 +382,7 @@ class Engine:
         """Learned state is reloaded from the store on next use (after a correction)."""
         self._index = self._clusterer = None
         self._separations = None
+        self._corrected = None
         self._group_of.clear()
         self._story_of.clear()
 
@@ -347,10 +417,7 @@ class Engine:
             )
         if not article_ids or set(article_ids) >= members:
             raise SettingsError("name some, but not all, of the story's articles to split off")
-        digest = hashlib.sha256(("split\0" + "\0".join(sorted(article_ids))).encode()).hexdigest()[
-            :16
-        ]
-        new_id = "s_" + digest
+        new_id = _split_id(article_ids)
         self.store.move_articles(
             list(dict.fromkeys(article_ids)),
             new_id,
@@ -450,6 +517,12 @@ def extract(
         except InputRejected as exc:
             out.append(Rejection(exc.origin, exc.reason))
     return out
+
+
+def _split_id(article_ids: list[str]) -> str:
+    """The id of a story split off from another: the same articles always give the same id."""
+    digest = hashlib.sha256(("split\0" + "\0".join(sorted(article_ids))).encode()).hexdigest()
+    return "s_" + digest[:16]
 
 
 def syndication_groups(

@@ -158,23 +158,23 @@ def evaluate_clustering(
     order = list(docs)
     random.Random(seed).shuffle(order)
     gold: list[str] = []
-    pred: list[str] = []
-    rejected = 0
+    article_of: list[str | None] = []
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(db_url=f"sqlite:///{tmp}/eval.db", merge_eagerness=merge_eagerness)
         with Engine(settings=settings, cluster_model=model) as engine:
             for doc in order:
                 report = engine.ingest_items([doc.document()])
                 ids = report.new or report.duplicates
-                if ids:
-                    story = engine.story_of(ids[0])
-                else:
-                    rejected += 1
-                    story = "rejected:" + doc.id
                 gold.append(doc.label)
-                pred.append(story)
+                article_of.append(ids[0] if ids else None)
                 if progress is not None:
                     progress()
+            # the stories as they stand at the end (after late merges and splits)
+            pred = [
+                engine.story_of(a) if a else f"rejected:{doc.id}"
+                for a, doc in zip(article_of, order, strict=True)
+            ]
+    rejected = article_of.count(None)
     scores = clustering_scores(gold, pred)
     scores["n_rejected"] = rejected
     return scores

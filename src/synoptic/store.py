@@ -549,9 +549,11 @@ class Store:
         alias_from: str | None = None,
         separate_from: str | None = None,
         correction: dict[str, Any] | None = None,
+        parts: dict[str, Any] | None = None,
     ) -> None:
         """Move articles to ``target`` (created when new) in one transaction; ``states``
-        recomputes the clusterer state of every story touched from its members."""
+        recomputes the clusterer state of every story touched from its members. ``parts`` is
+        what ``story --why`` shows for the moved articles (default: moved by a user)."""
         stamp = now()
         with self.transaction() as conn:
             sources = set(
@@ -568,7 +570,12 @@ class Store:
             conn.execute(
                 update(memberships)
                 .where(memberships.c.article_id.in_(article_ids))
-                .values(story_id=target, score=1.0, parts={"moved_by_user": 1.0}, runner_up=None)
+                .values(
+                    story_id=target,
+                    score=1.0,
+                    parts=parts or {"moved_by_user": 1.0},
+                    runner_up=None,
+                )
             )
             touched = sorted(sources | {target})
             for story_id, state in states(conn, touched).items():
@@ -719,6 +726,28 @@ class Store:
                         claim_keys=claim_keys,
                     )
                 )
+
+    def features_of(self, article_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The clustering features stored for these articles."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(fingerprints.c.article_id, fingerprints.c.terms).where(
+                    fingerprints.c.article_id.in_(article_ids)
+                )
+            )
+            return {r.article_id: r.terms for r in rows}
+
+    def corrected_stories(self) -> set[str]:
+        """Stories a user merged or split: automatic splits leave them as the user made them."""
+        with self.engine.connect() as conn:
+            payloads = conn.execute(select(corrections.c.payload)).scalars()
+            return {
+                story
+                for payload in payloads
+                if not payload.get("automatic")
+                for story in (payload.get("into"), payload.get("from"))
+                if story
+            }
 
     def separated(self) -> set[frozenset[str]]:
         with self.engine.connect() as conn:
