@@ -33,9 +33,7 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from synoptic.brief import SENTENCE_FEATURES, BriefWriter
 from synoptic.engine import syndication_groups
-from synoptic.errors import InputRejected
-from synoptic.evaluate import cluster_documents, load_multinews_clusters
-from synoptic.extract import Extractor
+from synoptic.evaluate import cluster_articles, load_multinews_clusters
 
 ALPHA = 30.0
 OUT = Path(__file__).resolve().parents[1] / "src/synoptic/data/brief_model.json"
@@ -95,17 +93,11 @@ def main() -> None:
     )
     parser.add_argument("--multinews", required=True)
     args = parser.parse_args()
-    extractor, writer = Extractor(), BriefWriter()
+    writer = BriefWriter()
     xs, ys = [], []
     clusters = load_multinews_clusters(args.multinews, "first")
     for cluster in clusters:
-        articles = []
-        for doc in cluster_documents(cluster):
-            try:
-                articles.append(extractor.extract(doc))
-            except InputRejected:
-                continue
-        unique, groups = syndication_groups(articles)
+        unique, groups = syndication_groups(cluster_articles(cluster))
         sentences, features = writer.sentence_table(unique, groups)
         if sentences:
             xs.append(features)

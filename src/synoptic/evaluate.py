@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from synoptic.errors import InputRejected
-from synoptic.model import Document
+from synoptic.model import Article, Document
 
 ECB_DEV_TOPICS = frozenset({2, 5, 12, 18, 21, 23, 34, 35})
 Half = Literal["first", "second", "all"]
@@ -230,9 +230,8 @@ def cluster_documents(cluster: Cluster) -> list[Document]:
     return docs
 
 
-def synoptic_summary(cluster: Cluster, words: int) -> str:
-    """The summary of a brief of exactly this cluster's documents, ``words`` long."""
-    from synoptic.engine import brief_of
+def cluster_articles(cluster: Cluster) -> list[Article]:
+    """The cluster's documents extracted as articles (those the extractor rejects left out)."""
     from synoptic.extract import Extractor
 
     extractor = Extractor()
@@ -242,6 +241,14 @@ def synoptic_summary(cluster: Cluster, words: int) -> str:
             articles.append(extractor.extract(doc))
         except InputRejected:
             continue
+    return articles
+
+
+def synoptic_summary(cluster: Cluster, words: int) -> str:
+    """The summary of a brief of exactly this cluster's documents, ``words`` long."""
+    from synoptic.engine import brief_of
+
+    articles = cluster_articles(cluster)
     if not articles:
         return ""
     brief = brief_of(articles, words=words)
