@@ -315,13 +315,14 @@ class Engine:
             self._corrected = self.store.corrected_stories()
         if story_id in self._corrected:
             return
-        self._flush()  # the split moves stored rows
-        feats = self.store.features_of(members)
-        if len(feats) < len(members):
+        feats = {p.article.id: p.terms for p in self._pending}
+        feats.update(self.store.features_of([a for a in members if a not in feats]))
+        if len(feats.keys() & set(members)) < len(members):
             return
         found = clusterer.split_of([feats[a] for a in members])
         if found is None:
             return
+        self._flush()  # the split moves stored rows
         votes: dict[str, int] = {}
         for i, article_id in enumerate(members):
             group = self._group_of.get(article_id, article_id)
