@@ -49,9 +49,8 @@ from synoptic.text import Sentence, SentenceSplitter, content_terms, number_valu
 MIN_SENTENCE_WORDS = 6
 ALIGN_THRESHOLD = 0.42
 EMBED_ALIGN_THRESHOLD = 0.8  # cosine of two sentences' embeddings that says they state one thing
-REDUNDANCY = (
-    0.5  # share of a sentence's content words already in the summary that makes it redundant
-)
+# share of a sentence's content words already in the summary that makes it redundant
+REDUNDANCY = 0.5
 LONG_SENTENCE_WORDS = 40
 SENTENCE_FEATURES = (
     "reports_share",  # independent reports stating the claim / reports in the story
@@ -394,9 +393,10 @@ class BriefWriter:
         best = np.stack([sim[:, owner == k].max(axis=1) for k in range(len(article_ids))], axis=1)
         own = best[np.arange(n), owner]
         other = (best.sum(axis=1) - own) / max(1, len(article_ids) - 1)
-        used_by: Counter[str] = Counter()
-        for article_id in article_ids:
-            used_by.update(set().union(*(u.terms for u in units if u.article.id == article_id)))
+        vocabulary: dict[str, set[str]] = {a: set() for a in article_ids}
+        for u in units:
+            vocabulary[u.article.id] |= u.terms
+        used_by = Counter(t for terms in vocabulary.values() for t in terms)  # articles using t
         titles = {a.id: a.title for a in (u.article for u in units)}
         title_terms = {t for title in titles.values() for t in content_terms(title)}
         rows = []
