@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from synoptic import Engine
-from synoptic.store import Store
 
 from .conftest import QUAKE_A, QUAKE_B
 
@@ -165,30 +165,25 @@ def test_html_is_extracted_with_trafilatura(engine: Engine, tmp_path: Path) -> N
     assert article.published is not None and article.published.year == 2024
 
 
-def test_crash_mid_write_leaves_nothing_half_written(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_crash_mid_write_leaves_nothing_half_written(db_url: str, tmp_path: Path) -> None:
     tmp_path = tmp_path / "docs"
     tmp_path.mkdir()
     (tmp_path / "a.txt").write_text(QUAKE_A)
     (tmp_path / "b.txt").write_text(QUAKE_B)
     calls = {"n": 0}
-    original = Store._upsert
 
-    def failing_upsert(self, conn, table, values, keys, set_):
-        if table.name == "term_df":
+    def crash_after_memberships(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO MEMBERSHIPS"):
             calls["n"] += 1
             if calls["n"] == 2:  # the second write dies after its rows were inserted
                 raise RuntimeError("simulated crash")
-        return original(self, conn, table, values, keys, set_)
 
-    monkeypatch.setattr(Store, "_upsert", failing_upsert)
     with Engine(db_url) as eng:
+        event.listen(eng.store.engine, "after_cursor_execute", crash_after_memberships)
         eng.ingest([tmp_path / "a.txt"])  # its own batch: lands
         with pytest.raises(RuntimeError):
             eng.ingest([tmp_path / "b.txt"])  # dies inside the write
         assert eng.store.count_articles() == 1
-    monkeypatch.setattr(Store, "_upsert", original)
     with Engine(db_url) as eng:
         assert eng.store.count_articles() == 1
         assert sum(len(s.articles) for s in eng.stories()) == 1

@@ -151,10 +151,15 @@ def test_memory_holds_the_active_window_only(db_url: str) -> None:
     settings = Settings(db_url=db_url, window_days=30)
     with Engine(settings=settings) as eng:
         eng.ingest_items([doc(QUAKE_A, 0, 1), doc(QUAKE_A2, 1, 2)])
-        chile = eng.story_of(next(iter(eng._story_of)))
+        first = next(iter(eng._story_of))
+        chile = eng.story_of(first)
         assert len(eng.story(chile).articles) == 2
         eng.ingest_items([doc(QUAKE_B, 60, 3)])  # two months later: the Chile story leaves memory
         assert chile not in eng._clusterer.stories_ and len(eng._index) == 1
+        # with its articles, their ids and their share of the document frequencies
+        assert first not in eng._story_of and eng._clusterer.n_docs_ == 1
+        assert not any(k.startswith("e:Chile") for k in eng._clusterer.df_)
+        assert eng.story_of(first) == chile  # still answered, from the store
         late = eng.ingest_items([doc(QUAKE_A2.replace("dozen", "dozen people"), 61, 4)])
         assert eng.story_of(late.new[0]) != chile  # an idle story is not joined again
         assert len(eng.story(chile).articles) == 2  # and the store still has it whole
@@ -162,6 +167,36 @@ def test_memory_holds_the_active_window_only(db_url: str) -> None:
         eng.ingest_items([doc(QUAKE_B, 61, 3)])  # a duplicate: known though outside the window
         assert chile not in eng._clusterer.stories_
         assert eng.store.count_articles() == 4
+
+
+def test_a_long_story_keeps_only_its_recent_articles_in_memory(db_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from synoptic import Settings
+    from synoptic.model import Document
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def doc(text: str, day: int) -> Document:
+        title, body = text.split("\n\n", 1)
+        meta = {"title": title, "published": (start + timedelta(days=day)).isoformat()}
+        return Document(f"day{day}", "text", body, meta)
+
+    settings = Settings(db_url=db_url, window_days=30)
+    reports = _variants(QUAKE_A)
+    with Engine(settings=settings) as eng:
+        first = eng.ingest_items([doc(reports[0], 0)]).new[0]
+        story = eng.story_of(first)
+        eng.ingest_items([doc(reports[1], 20)])
+        third = eng.ingest_items([doc(reports[2], 40)]).new[0]
+        assert eng.story_of(third) == story  # the story goes on ...
+        assert first not in eng._story_of and len(eng._index) == 2  # ... its day-0 article left
+        assert eng._clusterer.n_docs_ == 2
+        assert len(eng.story(story).articles) == 3  # the store has the story whole
+    with Engine(settings=settings) as eng:  # a restart holds the same articles
+        eng._load()
+        assert first not in eng._story_of and len(eng._index) == 2
+        assert eng._clusterer.n_docs_ == 2
 
 
 def _variants(text: str) -> list[str]:

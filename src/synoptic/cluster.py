@@ -184,8 +184,9 @@ class StoryClusterer:
         self.late_merge_threshold = max(self.threshold, LATE_MERGE)
         z = math.log(self.threshold / (1.0 - self.threshold)) + SPLIT_MARGIN
         self.split_threshold = 1.0 / (1.0 + math.exp(-z))
-        self.n_docs_ = 0
+        self.n_docs_ = 0  # articles counted in df_ (the active window's)
         self.df_: Counter[str] = Counter()
+        self._seen = 0  # articles learned since construction (ages the norm cache)
         self.stories_: dict[str, StoryState] = {}
         self.postings_: dict[str, set[str]] = {}
         self._norms: dict[tuple[str, str], tuple[int, float]] = {}
@@ -202,12 +203,12 @@ class StoryClusterer:
     def _norm(self, story_id: str, channel: str) -> float:
         """|story vector| in a channel, cached until the stream has grown by 5%."""
         cached = self._norms.get((story_id, channel))
-        if cached is not None and self.n_docs_ <= cached[0] * 1.05 + 1:
+        if cached is not None and self._seen <= cached[0] * 1.05 + 1:
             return cached[1]
         prefix = PREFIX[channel]
         values = self.stories_[story_id].channels[channel]
         norm = math.sqrt(sum((v * self.idf(prefix + t)) ** 2 for t, v in values.items())) or 1.0
-        self._norms[(story_id, channel)] = (self.n_docs_, norm)
+        self._norms[(story_id, channel)] = (self._seen, norm)
         return norm
 
     def _vector(self, channel: str, counts: dict[str, float]) -> dict[str, float]:
@@ -310,25 +311,34 @@ class StoryClusterer:
 
     def commit(self, feats: dict[str, Any], assignment: Assignment) -> None:
         """Learn from one article after its assignment was stored."""
-        self.n_docs_ += 1
-        self._idf.clear()
-        for channel in CHANNELS:
-            self.df_.update(PREFIX[channel] + t for t in feats[channel])
+        self.count(feats)
+        self._seen += 1
         self.restore_story(assignment.story_id, assignment.state)
+
+    def count(self, feats: dict[str, Any], sign: int = 1) -> None:
+        """Count an article's terms into the document frequencies (``sign=-1``: take an article
+        that left the active window out again)."""
+        self.n_docs_ += sign
+        self._idf.clear()
+        df = self.df_
+        for channel in CHANNELS:
+            prefix = PREFIX[channel]
+            for t in feats[channel]:
+                key = prefix + t
+                n = df.get(key, 0) + sign
+                if n > 0:
+                    df[key] = n
+                else:
+                    df.pop(key, None)
 
     def partial_fit(self, items: list[tuple[str, dict[str, Any]]]) -> StoryClusterer:
         for article_id, feats in items:
             self.commit(feats, self.assign(article_id, feats))
         return self
 
-    def split_of(self, members: list[dict[str, Any]]) -> Split | None:
-        """Whether a story's members (their features, oldest first) are two events: the two
-        groups that average-linkage clustering of the pairwise join probabilities finds, when
-        each has at least SPLIT_MIN articles and they would join each other with a mean
-        probability below ``split_threshold``. Pure."""
+    def pairwise(self, members: list[dict[str, Any]]) -> np.ndarray:
+        """The symmetric matrix of join probabilities between articles (their features)."""
         n = len(members)
-        if n < 2 * SPLIT_MIN:
-            return None
         # A one-article story's weights are the article's own, so each channel's similarity
         # of two members is the cosine of their tf-idf vectors: one sparse product per channel.
         features: dict[str, np.ndarray] = {}
@@ -349,10 +359,21 @@ class StoryClusterer:
         features["time"] = np.where(both, np.exp(-gap / 3.0), 0.0)
         features["has_time"] = both.astype(float)
         p = self.model.probabilities(features)
-        p = (p + p.T) / 2
+        return np.asarray((p + p.T) / 2)
+
+    def split_of(self, members: list[dict[str, Any]]) -> Split | None:
+        """Whether a story's members (their features, oldest first) are two events: the two
+        groups that average-linkage clustering of the pairwise join probabilities finds, when
+        each has at least SPLIT_MIN articles and they would join each other with a mean
+        probability below ``split_threshold``. Pure."""
+        n = len(members)
+        if n < 2 * SPLIT_MIN:
+            return None
+        p = self.pairwise(members)
         distance = 1.0 - p
         np.fill_diagonal(distance, 0.0)
-        labels = fcluster(linkage(squareform(distance, checks=False), "average"), 2, "maxclust")
+        tree = linkage(squareform(distance, checks=False), "average")
+        labels = fcluster(tree, 2, "maxclust")
         a = [i for i in range(n) if labels[i] == labels[0]]  # the oldest member's side stays
         b = [i for i in range(n) if labels[i] != labels[0]]
         if len(a) < SPLIT_MIN or len(b) < SPLIT_MIN:
@@ -361,10 +382,7 @@ class StoryClusterer:
         return Split(a, b, cross) if cross < self.split_threshold else None
 
     def restore_story(self, story_id: str, state: StoryState) -> None:
-        old = self.stories_.get(story_id)
-        if old is not None:
-            for key in self._posting_keys(old):
-                self.postings_.get(key, set()).discard(story_id)
+        self._unpost(story_id)
         self.stories_[story_id] = state
         for key in self._posting_keys(state):
             self.postings_.setdefault(key, set()).add(story_id)
@@ -372,10 +390,21 @@ class StoryClusterer:
             self._norms.pop((story_id, channel), None)
 
     def drop_story(self, story_id: str) -> None:
-        old = self.stories_.pop(story_id, None)
-        if old is not None:
-            for key in self._posting_keys(old):
-                self.postings_.get(key, set()).discard(story_id)
+        self._unpost(story_id)
+        self.stories_.pop(story_id, None)
+        for channel in CHANNELS:
+            self._norms.pop((story_id, channel), None)
+
+    def _unpost(self, story_id: str) -> None:
+        old = self.stories_.get(story_id)
+        if old is None:
+            return
+        for key in self._posting_keys(old):
+            posted = self.postings_.get(key)
+            if posted is not None:
+                posted.discard(story_id)
+                if not posted:
+                    del self.postings_[key]
 
     @staticmethod
     def _posting_keys(state: StoryState) -> list[str]:

@@ -8,6 +8,7 @@ restart continues exactly where the last run stopped and a replay of the same in
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ from synoptic.model import (
     normalise_for_hash,
 )
 from synoptic.settings import Settings
-from synoptic.store import Store, StoredArticle
+from synoptic.store import Store, StoredArticle, as_utc
 
 
 def _day(moment: datetime | None) -> float:
@@ -82,8 +83,11 @@ class Engine:
         self._members: dict[str, list[str]] = {}  # story -> its articles held in memory
         self._clock = 0.0  # newest day seen
         self._evicted_at = 0.0
+        # the active window's articles: story, syndication group, day; oldest first in _expiry
         self._group_of: dict[str, str] = {}
         self._story_of: dict[str, str] = {}
+        self._day_of: dict[str, float] = {}
+        self._expiry: list[tuple[float, str]] = []
 
     def close(self) -> None:
         self.store.close()
@@ -106,8 +110,6 @@ class Engine:
             merge_eagerness=self.settings.merge_eagerness, model=self.cluster_model
         )
         state = self.store.load_state()
-        clusterer.df_.update(state["df"])
-        clusterer.n_docs_ = state["n_docs"]
         self._active, self._members = {}, {}
         for story_id, centroid, updated in state["stories"]:
             story = StoryState.from_json(centroid)
@@ -122,10 +124,10 @@ class Engine:
             else:
                 del self._active[story_id]
         for row in state["fingerprints"]:
-            self._group_of[row.article_id] = row.group_id
-            self._story_of[row.article_id] = row.story_id
-            if row.story_id not in self._members:
-                continue  # outside the window: known, but not compared with any more
+            day = _day(as_utc(row.published) or as_utc(row.ingested_at))
+            if row.story_id not in self._members or day < horizon:
+                continue  # outside the window: in the store, but not compared with any more
+            self._hold(row.article_id, row.story_id, row.group_id, day)
             fp = Fingerprint.from_bytes(
                 row.content_hash,
                 row.doc_sig,
@@ -135,7 +137,9 @@ class Engine:
                 scheme=index.scheme,
             )
             index.add(row.article_id, fp)
-            self._members[row.story_id].append(row.article_id)
+        # document frequencies over the active window's articles
+        for feats in self.store.features_of(list(self._story_of)).values():
+            clusterer.count(feats)
         self._evicted_at = self._clock
         self._index, self._clusterer = index, clusterer
         return index, clusterer
@@ -189,8 +193,8 @@ class Engine:
         return report
 
     def _known(self, article_id: str) -> bool:
-        self._load()
-        return article_id in self._story_of  # stored or waiting in the batch
+        self._load()  # the active window's articles and the batch's are in memory
+        return article_id in self._story_of or self.store.has_article(article_id)
 
     def _flush(self) -> None:
         if self._pending:
@@ -239,11 +243,9 @@ class Engine:
         )
         index.add(article.id, fp)
         clusterer.commit(terms, assignment)
-        self._group_of[article.id] = group_id
-        self._story_of[article.id] = assignment.story_id
         day = terms["day"] if terms["day"] is not None else _day(None)
+        self._hold(article.id, assignment.story_id, group_id, day)
         self._active[assignment.story_id] = max(self._active.get(assignment.story_id, day), day)
-        self._members.setdefault(assignment.story_id, []).append(article.id)
         self._clock = max(self._clock, day)
         self._late_merge(assignment)
         self._maybe_split(self._story_of[article.id])
@@ -251,16 +253,43 @@ class Engine:
             self._evict()
         return membership
 
+    def _hold(self, article_id: str, story_id: str, group_id: str, day: float) -> None:
+        """Keep an article of the active window in memory."""
+        self._group_of[article_id] = group_id
+        self._story_of[article_id] = story_id
+        self._day_of[article_id] = day
+        heapq.heappush(self._expiry, (day, article_id))
+        self._members.setdefault(story_id, []).append(article_id)
+
     def _evict(self) -> None:
-        """Stories idle for longer than the window leave memory with their fingerprints."""
+        """Articles older than the window leave memory (fingerprints, ids, their share of the
+        document frequencies), even when their story goes on; stories idle for longer than
+        the window leave with them. The store keeps everything."""
         index, clusterer = self._load()
         horizon = self._clock - self.settings.window_days
-        for story_id, day in list(self._active.items()):
-            if day < horizon:
-                for article_id in self._members.pop(story_id, []):
-                    index.remove(article_id)
-                clusterer.drop_story(story_id)
-                del self._active[story_id]
+        idle = [story_id for story_id, day in self._active.items() if day < horizon]
+        leaving = [a for story_id in idle for a in self._members.get(story_id, [])]
+        while self._expiry and self._expiry[0][0] < horizon:
+            day, article_id = heapq.heappop(self._expiry)
+            if self._day_of.get(article_id) == day:
+                leaving.append(article_id)
+        leaving = list(dict.fromkeys(a for a in leaving if a in self._story_of))
+        if leaving:
+            self._flush()  # their features are read back from the store
+            for feats in self.store.features_of(leaving).values():
+                clusterer.count(feats, -1)
+        by_story: dict[str, set[str]] = {}
+        for article_id in leaving:
+            index.remove(article_id)
+            by_story.setdefault(self._story_of.pop(article_id), set()).add(article_id)
+            self._group_of.pop(article_id, None)
+            self._day_of.pop(article_id, None)
+        for story_id, gone in by_story.items():
+            self._members[story_id] = [a for a in self._members[story_id] if a not in gone]
+        for story_id in idle:
+            clusterer.drop_story(story_id)
+            self._members.pop(story_id, None)
+            del self._active[story_id]
         self._evicted_at = self._clock
 
     def _late_merge(self, assignment: Assignment) -> None:
@@ -270,8 +299,8 @@ class Engine:
         other = assignment.runner_up
         if (
             clusterer is None
-            or assignment.new_story
             or other is None
+            or assignment.new_story
             or other not in clusterer.stories_
             or assignment.runner_up_score < clusterer.late_merge_threshold
             or frozenset((assignment.story_id, other)) in self._separated()
@@ -279,7 +308,7 @@ class Engine:
             return
         self._flush()  # the merge moves stored rows
         keep, gone = sorted((assignment.story_id, other))
-        moved = list(self._members.get(gone, []))  # an active story: all its articles are held
+        moved = self.store.member_ids(gone)  # also those that already left memory
         states: dict[str, dict[str, Any]] = {}
 
         def recompute(conn: Any, story_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -295,9 +324,10 @@ class Engine:
         )
         clusterer.drop_story(gone)
         clusterer.restore_story(keep, StoryState.from_json(states[keep]))
-        for article_id in moved:
+        held = self._members.pop(gone, [])
+        for article_id in held:
             self._story_of[article_id] = keep
-        self._members.setdefault(keep, []).extend(self._members.pop(gone, []))
+        self._members.setdefault(keep, []).extend(held)
         self._active[keep] = max(
             self._active.get(keep, self._clock), self._active.pop(gone, self._clock)
         )
@@ -315,11 +345,10 @@ class Engine:
             self._corrected = self.store.corrected_stories()
         if story_id in self._corrected:
             return
-        feats = {p.article.id: p.terms for p in self._pending}
-        feats.update(self.store.features_of([a for a in members if a not in feats]))
-        if len(feats.keys() & set(members)) < len(members):
+        feats = self._member_features(story_id)
+        if feats is None:
             return
-        found = clusterer.split_of([feats[a] for a in members])
+        found = clusterer.split_of(feats)
         if found is None:
             return
         self._flush()  # the split moves stored rows
@@ -363,6 +392,17 @@ class Engine:
         self._active[new_id] = self._active.get(story_id, self._clock)
         self._separated().add(frozenset((story_id, new_id)))
 
+    def _member_features(self, story_id: str) -> list[dict[str, Any]] | None:
+        """The clustering features of an active story's articles, oldest first (None when some
+        are missing)."""
+        members = self._members.get(story_id, [])
+        wanted = set(members)
+        feats = {p.article.id: p.terms for p in self._pending if p.article.id in wanted}
+        feats.update(self.store.features_of([a for a in members if a not in feats]))
+        if len(feats.keys() & set(members)) < len(members):
+            return None
+        return [feats[a] for a in members]
+
     def _separated(self) -> set[frozenset[str]]:
         if self._separations is None:
             self._separations = self.store.separated()
@@ -386,6 +426,8 @@ class Engine:
         self._corrected = None
         self._group_of.clear()
         self._story_of.clear()
+        self._day_of.clear()
+        self._expiry.clear()
 
     def merge(self, keep: str, other: str, *, automatic: bool = False) -> str:
         """Merge story ``other`` into ``keep``; ``other`` stays resolvable as an alias."""
@@ -451,9 +493,9 @@ class Engine:
     def story_of(self, article_id: str) -> str:
         """The id of the story an article is in."""
         self._load()
-        if article_id not in self._story_of:
-            raise NotFound(f"no article {article_id!r}")
-        return self._story_of[article_id]
+        if article_id in self._story_of:
+            return self._story_of[article_id]
+        return self.store.story_of(article_id)  # outside the active window
 
     def memberships(self, story_id: str) -> list[Membership]:
         self.store.story_row(story_id)

@@ -8,7 +8,6 @@ story and learned-term counts, so a crash mid-ingest leaves either all of it or 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from synoptic.errors import NotFound, StoreError
 from synoptic.model import Article, Membership, Rejection, Removed, SyndicationGroup
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -108,12 +107,6 @@ memberships = Table(
     Column("score", Float, nullable=False),
     Column("parts", JSON, nullable=False),
     Column("runner_up", String(32)),
-)
-term_df = Table(
-    "term_df",
-    metadata,
-    Column("term", String(200), primary_key=True),
-    Column("df", Integer, nullable=False),
 )
 rejections = Table(
     "rejections",
@@ -206,14 +199,25 @@ def _migrate_4(conn: Connection) -> None:
     """Version 4 adds ``briefs`` (versioned briefs; created by create_all)."""
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _migrate_2, 3: _migrate_3, 4: _migrate_4}
+def _migrate_5(conn: Connection) -> None:
+    """Version 5 drops ``term_df``: document frequencies are counted over the active window's
+    articles when the engine loads, not kept for the whole archive."""
+    conn.exec_driver_sql("DROP TABLE IF EXISTS term_df")
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _migrate_2,
+    3: _migrate_3,
+    4: _migrate_4,
+    5: _migrate_5,
+}
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def as_utc(value: datetime | None) -> datetime | None:
     """Datetimes are stored in UTC; SQLite hands them back naive."""
     if value is None:
         return None
@@ -407,16 +411,6 @@ class Store:
                     for it in items
                 ],
             )
-            counts: Counter[str] = Counter()
-            for it in items:
-                counts.update(df_keys(it.terms))
-            self._upsert(
-                conn,
-                term_df,
-                [{"term": t, "df": n} for t, n in sorted(counts.items())],
-                ["term"],
-                {"df": lambda excluded: term_df.c.df + excluded.df},
-            )
 
     def reject(self, rejection: Rejection) -> None:
         stamp = now()
@@ -448,6 +442,21 @@ class Store:
             raise NotFound(f"no article {article_id!r}; `synoptic stories` lists what is stored")
         return row_article(row)
 
+    def has_article(self, article_id: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(select(articles.c.id).where(articles.c.id == article_id))
+            return found.first() is not None
+
+    def story_of(self, article_id: str) -> str:
+        """The story an article is in."""
+        with self.engine.connect() as conn:
+            story = conn.execute(
+                select(memberships.c.story_id).where(memberships.c.article_id == article_id)
+            ).scalar()
+        if story is None:
+            raise NotFound(f"no article {article_id!r}; `synoptic stories` lists what is stored")
+        return str(story)
+
     def count_articles(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
@@ -460,7 +469,7 @@ class Store:
                 )
             ).mappings()
             return [
-                dict(r) | {"created": _aware(r["created"]), "updated": _aware(r["updated"])}
+                dict(r) | {"created": as_utc(r["created"]), "updated": as_utc(r["updated"])}
                 for r in rows
             ]
 
@@ -490,7 +499,7 @@ class Store:
             )
         if row is None:
             raise NotFound(f"no story {story_id!r}; `synoptic stories` lists the stories")
-        return dict(row) | {"created": _aware(row["created"]), "updated": _aware(row["updated"])}
+        return dict(row) | {"created": as_utc(row["created"]), "updated": as_utc(row["updated"])}
 
     def story_articles(
         self, story_id: str
@@ -539,6 +548,17 @@ class Store:
             .order_by(articles.c.seq)
         )
         return [r.terms for r in rows]
+
+    def member_ids(self, story_id: str) -> list[str]:
+        """A story's article ids, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(memberships.c.article_id)
+                .join(articles, articles.c.id == memberships.c.article_id)
+                .where(memberships.c.story_id == story_id)
+                .order_by(articles.c.seq)
+            )
+            return [str(r) for r in rows.scalars()]
 
     def move_articles(
         self,
@@ -649,7 +669,7 @@ class Store:
                 {
                     "outlet": r["outlet"],
                     "articles": r["articles"],
-                    "last_article": _aware(r["last"]),
+                    "last_article": as_utc(r["last"]),
                 }
                 for r in rows
             ]
@@ -673,7 +693,7 @@ class Store:
             for r in rows:
                 row = dict(r)
                 for key in ("added", "last_success", "last_error_at", "next_poll"):
-                    row[key] = _aware(row[key])
+                    row[key] = as_utc(row[key])
                 out.append(row)
             return out
 
@@ -729,13 +749,16 @@ class Store:
 
     def features_of(self, article_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The clustering features stored for these articles."""
+        out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(fingerprints.c.article_id, fingerprints.c.terms).where(
-                    fingerprints.c.article_id.in_(article_ids)
+            for start in range(0, len(article_ids), 500):  # bound the statement's parameters
+                rows = conn.execute(
+                    select(fingerprints.c.article_id, fingerprints.c.terms).where(
+                        fingerprints.c.article_id.in_(article_ids[start : start + 500])
+                    )
                 )
-            )
-            return {r.article_id: r.terms for r in rows}
+                out.update({r.article_id: r.terms for r in rows})
+        return out
 
     def corrected_stories(self) -> set[str]:
         """Stories a user merged or split: automatic splits leave them as the user made them."""
@@ -765,9 +788,8 @@ class Store:
     def load_state(self) -> dict[str, Any]:
         """Everything the learning stages need to continue where the last run stopped."""
         with self.engine.connect() as conn:
-            df = {r.term: r.df for r in conn.execute(select(term_df))}
             story_state = [
-                (r.id, r.centroid, _aware(r.updated))
+                (r.id, r.centroid, as_utc(r.updated))
                 for r in conn.execute(select(stories.c.id, stories.c.centroid, stories.c.updated))
             ]
             fps = conn.execute(
@@ -779,22 +801,15 @@ class Store:
                     articles.c.content_hash,
                     syndication.c.group_id,
                     memberships.c.story_id,
+                    articles.c.published,
+                    articles.c.ingested_at,
                 )
                 .join(articles, articles.c.id == fingerprints.c.article_id)
                 .join(syndication, syndication.c.article_id == fingerprints.c.article_id)
                 .join(memberships, memberships.c.article_id == fingerprints.c.article_id)
                 .order_by(articles.c.seq)
             ).all()
-        return {"df": df, "n_docs": len(fps), "stories": story_state, "fingerprints": fps}
-
-
-def df_keys(features: dict[str, Any]) -> list[str]:
-    """The document-frequency keys of an article's clustering features (one per channel term)."""
-    from synoptic.cluster import CHANNELS, PREFIX
-
-    return list(
-        dict.fromkeys(PREFIX[c] + t[: 200 - len(PREFIX[c])] for c in CHANNELS for t in features[c])
-    )
+        return {"stories": story_state, "fingerprints": fps}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -837,7 +852,7 @@ def row_article(row: Any) -> Article:
         url=row["url"],
         outlet=row["outlet"],
         outlet_inferred=bool(row["outlet_inferred"]),
-        published=_aware(row["published"]),
+        published=as_utc(row["published"]),
         published_inferred=bool(row["published_inferred"]),
         authors=tuple(row["authors"]),
         language=row["language"],
