@@ -48,3 +48,15 @@ def test_unrelated_and_same_topic_texts_are_not_copies() -> None:
     index.add(original.id, index.fingerprint(original))
     other = art("Quake in Japan", [p.replace("\n", " ") for p in QUAKE_B.split("\n\n")[1:]])
     assert index.match(index.fingerprint(other)) is None
+
+
+def test_seen_ids_never_forget_and_rarely_guess() -> None:
+    from synoptic.dedup import SeenIds
+
+    seen = SeenIds(bits=16)
+    stored = [f"a_{i:016x}" for i in range(2000)]
+    for key in stored:
+        seen.add(key)
+    assert all(key in seen for key in stored)  # no false negatives, ever
+    strangers = [f"b_{i:016x}" for i in range(2000)]
+    assert sum(key in seen for key in strangers) < 200  # "maybe" only now and then

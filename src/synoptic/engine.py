@@ -24,7 +24,7 @@ from synoptic.cluster import (
     StoryState,
     article_features,
 )
-from synoptic.dedup import Fingerprint, SyndicationIndex
+from synoptic.dedup import Fingerprint, SeenIds, SyndicationIndex
 from synoptic.errors import InputRejected, NotFound, SettingsError
 from synoptic.extract import Extractor
 from synoptic.ingest import Reader
@@ -88,6 +88,7 @@ class Engine:
         self._story_of: dict[str, str] = {}
         self._day_of: dict[str, float] = {}
         self._expiry: list[tuple[float, str]] = []
+        self._seen = SeenIds()  # every stored article id, in fixed memory
 
     def close(self) -> None:
         self.store.close()
@@ -123,7 +124,9 @@ class Engine:
                 self._members[story_id] = []
             else:
                 del self._active[story_id]
+        self._seen = SeenIds()
         for row in state["fingerprints"]:
+            self._seen.add(row.article_id)
             day = _day(as_utc(row.published) or as_utc(row.ingested_at))
             if row.story_id not in self._members or day < horizon:
                 continue  # outside the window: in the store, but not compared with any more
@@ -194,7 +197,9 @@ class Engine:
 
     def _known(self, article_id: str) -> bool:
         self._load()  # the active window's articles and the batch's are in memory
-        return article_id in self._story_of or self.store.has_article(article_id)
+        if article_id in self._story_of:
+            return True
+        return article_id in self._seen and self.store.has_article(article_id)
 
     def _flush(self) -> None:
         if self._pending:
@@ -255,6 +260,7 @@ class Engine:
 
     def _hold(self, article_id: str, story_id: str, group_id: str, day: float) -> None:
         """Keep an article of the active window in memory."""
+        self._seen.add(article_id)
         self._group_of[article_id] = group_id
         self._story_of[article_id] = story_id
         self._day_of[article_id] = day
@@ -339,7 +345,9 @@ class Engine:
         syndication groups move whole. Stories a user merged or split are left alone."""
         clusterer = self._clusterer
         members = self._members.get(story_id, [])
-        if clusterer is None or len(members) not in SPLIT_CHECKS:
+        # the story's size counts the articles that left memory too: each size is checked once
+        state = clusterer.stories_.get(story_id) if clusterer is not None else None
+        if clusterer is None or state is None or state.size not in SPLIT_CHECKS:
             return
         if self._corrected is None:
             self._corrected = self.store.corrected_stories()

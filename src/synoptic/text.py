@@ -67,9 +67,7 @@ def normalise(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens; numbers keep their inner separators ("20,000")."""
-    return [
-        w.casefold().replace("’", "'") for w in _WORD.findall(unicodedata.normalize("NFKC", text))
-    ]
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold().replace("’", "'"))
 
 
 def _stem(token: str) -> str:
