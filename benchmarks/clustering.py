@@ -59,7 +59,7 @@ def agglomerative(docs: Sequence[LabeledDoc], threshold: float, seed: int = 0) -
 def hdbscan(docs: Sequence[LabeledDoc], min_cluster_size: float, seed: int = 0) -> Labels:
     dist = cosine_distances(_tfidf(docs)).astype(np.float64)
     labels = HDBSCAN(
-        min_cluster_size=int(min_cluster_size), min_samples=1, metric="precomputed"
+        min_cluster_size=int(min_cluster_size), min_samples=1, metric="precomputed", copy=True
     ).fit_predict(dist)
     return [f"c{v}" if v >= 0 else f"noise{i}" for i, v in enumerate(labels)]
 

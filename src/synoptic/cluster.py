@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -201,6 +202,18 @@ class StoryClusterer:
             value = self._idf[key] = math.log((self.n_docs_ + 2) / (self.df_.get(key, 0) + 1)) + 1
         return value
 
+    def _idfs(self, prefix: str, terms: Iterable[str]) -> list[float]:
+        """:meth:`idf` of many terms of one channel (one call: this is the hot loop)."""
+        memo, df, n = self._idf, self.df_, self.n_docs_ + 2
+        out = []
+        for t in terms:
+            key = prefix + t
+            value = memo.get(key)
+            if value is None:
+                value = memo[key] = math.log(n / (df.get(key, 0) + 1)) + 1
+            out.append(value)
+        return out
+
     def _norm(self, story_id: str, channel: str) -> float:
         """|story vector| in a channel, cached until the stream has grown by 5%."""
         cached = self._norms.get((story_id, channel))
@@ -208,13 +221,18 @@ class StoryClusterer:
             return cached[1]
         prefix = PREFIX[channel]
         values = self.stories_[story_id].channels[channel]
-        norm = math.sqrt(sum((v * self.idf(prefix + t)) ** 2 for t, v in values.items())) or 1.0
+        weights = self._idfs(prefix, values)
+        norm = (
+            math.sqrt(sum((v * w) ** 2 for v, w in zip(values.values(), weights, strict=True)))
+            or 1.0
+        )
         self._norms[(story_id, channel)] = (self._seen, norm)
         return norm
 
     def _vector(self, channel: str, counts: dict[str, float]) -> dict[str, float]:
-        prefix = PREFIX[channel]
-        vec = {t: (1.0 + math.log(c)) * self.idf(prefix + t) for t, c in counts.items() if c > 0}
+        kept = [(t, c) for t, c in counts.items() if c > 0]
+        weights = self._idfs(PREFIX[channel], (t for t, _ in kept))
+        vec = {t: (1.0 + math.log(c)) * w for (t, c), w in zip(kept, weights, strict=True)}
         norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
         return {t: v / norm for t, v in vec.items()}
 
@@ -241,11 +259,9 @@ class StoryClusterer:
         numerator."""
         out = {}
         for channel in CHANNELS:
-            prefix = PREFIX[channel]
-            out[channel] = {
-                t: w * self.idf(prefix + t)
-                for t, w in self._vector(channel, feats[channel]).items()
-            }
+            unit = self._vector(channel, feats[channel])
+            weights = self._idfs(PREFIX[channel], unit)
+            out[channel] = {t: w * i for (t, w), i in zip(unit.items(), weights, strict=True)}
         return out
 
     def candidates(self, vectors: dict[str, dict[str, float]]) -> list[str]:

@@ -17,8 +17,9 @@ class Settings:
     ``merge_eagerness`` (0..1) is the one knob for story clustering: higher joins more readily.
     ``duplicate_threshold`` (0..1) is the word-shingle Jaccard similarity above which two texts
     are near-duplicates; the wire-copy rule derives from it. ``max_bytes`` caps one document.
-    ``window_days``: stories with no article newer than this (by publication date, else ingest
-    time) leave memory; a later article cannot join them and opens a new story.
+    ``window_days``: articles older than this (by publication date, else ingest time) leave
+    memory, even while their story goes on; stories with no article newer than this leave too,
+    and a later article cannot join them and opens a new story.
     ``spacy_model`` names the spaCy pipeline used for names when spaCy and it are installed
     (otherwise a rule-based fallback is used). ``sentence_model`` is a sentence-transformers model
     (a directory, or a name in the local Hugging Face cache) that briefs use, besides words, to
