@@ -110,25 +110,26 @@ class Engine:
         clusterer = StoryClusterer(
             merge_eagerness=self.settings.merge_eagerness, model=self.cluster_model
         )
-        state = self.store.load_state()
+        # two streamed passes over the stories: the newest day, then the active ones
         self._active, self._members = {}, {}
-        for story_id, centroid, updated in state["stories"]:
-            story = StoryState.from_json(centroid)
-            day = story.last_day if story.last_day is not None else _day(updated)
-            self._active[story_id] = day
-            self._clock = max(self._clock, day)
+        last_day: dict[str, float] = {}
+        for story_id, centroid, updated in self.store.story_states():
+            day = StoryState.from_json(centroid).last_day
+            last_day[story_id] = day if day is not None else _day(updated)
+        self._clock = max(self._clock, max(last_day.values(), default=self._clock))
         horizon = self._clock - self.settings.window_days
-        for story_id, centroid, _updated in state["stories"]:
-            if self._active[story_id] >= horizon:
+        for story_id, centroid, _updated in self.store.story_states():
+            if last_day[story_id] >= horizon:
                 clusterer.restore_story(story_id, StoryState.from_json(centroid))
                 self._members[story_id] = []
-            else:
-                del self._active[story_id]
+                self._active[story_id] = last_day[story_id]
+        del last_day
         self._seen = SeenIds()
-        for row in state["fingerprints"]:
-            self._seen.add(row.article_id)
+        for article_id in self.store.article_ids():
+            self._seen.add(article_id)
+        for row in self.store.fingerprint_rows(list(self._members)):
             day = _day(as_utc(row.published) or as_utc(row.ingested_at))
-            if row.story_id not in self._members or day < horizon:
+            if day < horizon:
                 continue  # outside the window: in the store, but not compared with any more
             self._hold(row.article_id, row.story_id, row.group_id, day)
             fp = Fingerprint.from_bytes(

@@ -785,31 +785,45 @@ class Store:
 
     # -- learned state ------------------------------------------------------------------------
 
-    def load_state(self) -> dict[str, Any]:
-        """Everything the learning stages need to continue where the last run stopped."""
+    def story_states(self) -> Iterator[tuple[str, dict[str, Any], datetime | None]]:
+        """Every story's (id, clusterer state, last update), streamed: the learned state is
+        loaded without holding the archive in memory."""
+        stmt = select(stories.c.id, stories.c.centroid, stories.c.updated)
         with self.engine.connect() as conn:
-            story_state = [
-                (r.id, r.centroid, as_utc(r.updated))
-                for r in conn.execute(select(stories.c.id, stories.c.centroid, stories.c.updated))
-            ]
-            fps = conn.execute(
-                select(
-                    fingerprints.c.article_id,
-                    fingerprints.c.doc_sig,
-                    fingerprints.c.para_sigs,
-                    fingerprints.c.para_words,
-                    articles.c.content_hash,
-                    syndication.c.group_id,
-                    memberships.c.story_id,
-                    articles.c.published,
-                    articles.c.ingested_at,
+            for r in conn.execute(stmt.execution_options(yield_per=1000)):
+                yield r.id, r.centroid, as_utc(r.updated)
+
+    def article_ids(self) -> Iterator[str]:
+        """Every stored article id, streamed."""
+        with self.engine.connect() as conn:
+            yield from conn.execute(
+                select(articles.c.id).execution_options(yield_per=5000)
+            ).scalars()
+
+    def fingerprint_rows(self, story_ids: list[str]) -> Iterator[Any]:
+        """The fingerprints of these stories' articles (each story's oldest first), with what
+        the syndication index and the clusterer need to hold them, streamed."""
+        with self.engine.connect() as conn:
+            for start in range(0, len(story_ids), 500):  # bound the statement's parameters
+                stmt = (
+                    select(
+                        fingerprints.c.article_id,
+                        fingerprints.c.doc_sig,
+                        fingerprints.c.para_sigs,
+                        fingerprints.c.para_words,
+                        articles.c.content_hash,
+                        syndication.c.group_id,
+                        memberships.c.story_id,
+                        articles.c.published,
+                        articles.c.ingested_at,
+                    )
+                    .join(articles, articles.c.id == fingerprints.c.article_id)
+                    .join(syndication, syndication.c.article_id == fingerprints.c.article_id)
+                    .join(memberships, memberships.c.article_id == fingerprints.c.article_id)
+                    .where(memberships.c.story_id.in_(story_ids[start : start + 500]))
+                    .order_by(articles.c.seq)
                 )
-                .join(articles, articles.c.id == fingerprints.c.article_id)
-                .join(syndication, syndication.c.article_id == fingerprints.c.article_id)
-                .join(memberships, memberships.c.article_id == fingerprints.c.article_id)
-                .order_by(articles.c.seq)
-            ).all()
-        return {"stories": story_state, "fingerprints": fps}
+                yield from conn.execute(stmt.execution_options(yield_per=1000))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
