@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from synoptic import Engine
+from synoptic import Engine, Settings
 from synoptic.ingest import Reader
 
 
@@ -28,12 +28,17 @@ def main() -> None:
     parser.add_argument(
         "--limit", type=int, default=0, help="stop after this many articles (0: all)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="extraction/fingerprint processes (Settings)"
+    )
     args = parser.parse_args()
     reader = Reader(max_bytes=10 * 1024 * 1024)
     rows = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Engine(f"sqlite:///{Path(tmp) / 'speed.db'}") as engine,
+        Engine(
+            settings=Settings(db_url=f"sqlite:///{Path(tmp) / 'speed.db'}", workers=args.workers)
+        ) as engine,
     ):
         items = reader.read([args.stream])
         if args.limit:

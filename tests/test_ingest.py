@@ -197,3 +197,21 @@ def test_crash_mid_write_leaves_nothing_half_written(db_url: str, tmp_path: Path
 
             for table in (fingerprints, memberships, syndication):
                 assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 2
+
+
+def test_worker_processes_give_the_same_stories(tmp_path: Path, parade_dir: Path) -> None:
+    from synoptic import Settings
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "blob.bin").write_bytes(b"\x00\x01\x02" * 2000)
+    results = []
+    for workers in (1, 2):
+        url = f"sqlite:///{tmp_path / f'w{workers}.db'}"
+        with Engine(settings=Settings(db_url=url, workers=workers)) as eng:
+            report = eng.ingest([parade_dir, bad])
+            stories = sorted(sorted(a.id for a in s.articles) for s in eng.stories())
+            results.append((report.new, [r.reason for r in report.rejected], stories))
+    assert results[0] == results[1]
+    new, rejected, stories = results[1]
+    assert len(new) == 3 and len(rejected) == 1 and len(stories) == 1

@@ -114,8 +114,10 @@ def errors_to_messages() -> Iterator[None]:
         raise typer.Exit(EXIT_USAGE) from None
 
 
-def _settings(db: str, max_bytes: int | None = None, allow_private: bool = False) -> Settings:
-    kwargs: dict[str, Any] = {"db_url": db, "allow_private": allow_private}
+def _settings(
+    db: str, max_bytes: int | None = None, allow_private: bool = False, workers: int = 1
+) -> Settings:
+    kwargs: dict[str, Any] = {"db_url": db, "allow_private": allow_private, "workers": workers}
     if max_bytes is not None:
         kwargs["max_bytes"] = max_bytes
     return Settings(**kwargs)
@@ -184,6 +186,14 @@ def ingest(
     as_json: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     allow_private: AllowPrivate = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes that extract and fingerprint articles while this one clusters and "
+            "writes (for large inputs; the stories are the same).",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """Add articles to the store: dedup, wire-copy detection and story assignment.
 
@@ -191,7 +201,8 @@ def ingest(
     with a reason (kept in the store: see `synoptic rejections`) and the others still land.
     Exit code 1 when anything was rejected.
     """
-    with errors_to_messages(), Engine(settings=_settings(db, max_bytes, allow_private)) as eng:
+    settings = _settings(db, max_bytes, allow_private, workers)
+    with errors_to_messages(), Engine(settings=settings) as eng:
         report = _ingest(eng, paths, quiet=quiet or as_json)
         if as_json:
             _print_json(

@@ -22,7 +22,6 @@ from synoptic.cluster import (
     ClusterModel,
     StoryClusterer,
     StoryState,
-    article_features,
 )
 from synoptic.dedup import Fingerprint, SeenIds, SyndicationIndex
 from synoptic.errors import InputRejected, NotFound, SettingsError
@@ -40,6 +39,7 @@ from synoptic.model import (
     SyndicationGroup,
     normalise_for_hash,
 )
+from synoptic.prepare import Prepared, Workers, prepared
 from synoptic.settings import Settings
 from synoptic.store import Store, StoredArticle, as_utc
 
@@ -71,8 +71,8 @@ class Engine:
         self.settings = settings
         self.store = Store(settings.db_url)
         self.reader = Reader(max_bytes=settings.max_bytes, allow_private=settings.allow_private)
-        self.extractor = Extractor()
         self.writer = BriefWriter.from_settings(settings)
+        self._workers = Workers(settings.workers) if settings.workers > 1 else None
         self.cluster_model = cluster_model
         self._index: SyndicationIndex | None = None
         self._clusterer: StoryClusterer | None = None
@@ -91,6 +91,8 @@ class Engine:
         self._seen = SeenIds()  # every stored article id, in fixed memory
 
     def close(self) -> None:
+        if self._workers is not None:
+            self._workers.close()
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -167,23 +169,19 @@ class Engine:
         ``BATCH_SIZE``, each batch in one transaction; if anything fails mid-batch, that batch is
         not written, the learned state is reloaded from the store, and the error propagates."""
         report = IngestReport()
+        ready = prepared(
+            items, duplicate_threshold=self.settings.duplicate_threshold, workers=self._workers
+        )
         try:
-            for item in items:
-                outcome: Article | Rejection | None
-                if isinstance(item, Rejection):
-                    outcome = item
-                else:
-                    try:
-                        outcome = self.extractor.extract(item)
-                    except InputRejected as exc:
-                        outcome = Rejection(exc.origin, exc.reason)
+            for item in ready:
+                outcome = item.outcome
                 if isinstance(outcome, Rejection):
                     self.store.reject(outcome)
                     report.rejected.append(outcome)
                 elif self._known(outcome.id):
                     report.duplicates.append(outcome.id)
                 else:
-                    report.stories_touched.add(self._add(outcome).story_id)
+                    report.stories_touched.add(self._add(item).story_id)
                     report.new.append(outcome.id)
                     if len(self._pending) >= BATCH_SIZE:
                         self._flush()
@@ -207,13 +205,14 @@ class Engine:
             self.store.add_many(self._pending)
             self._pending.clear()
 
-    def _add(self, article: Article) -> Membership:
+    def _add(self, item: Prepared) -> Membership:
         """Dedup and cluster one new article and queue it for the store. The in-memory state
         already counts it, so the next article of the batch sees it."""
         index, clusterer = self._load()
-        fp = index.fingerprint(article)
+        article = item.outcome
+        assert isinstance(article, Article) and item.fingerprint and item.terms is not None
+        fp, terms = item.fingerprint, item.terms
         copy = index.match(fp)
-        terms = article_features(article)
         if copy is not None:
             group_id = self._group_of.get(copy.article_id, copy.article_id)
             forced = self._story_of.get(copy.article_id)

@@ -24,6 +24,9 @@ class Settings:
     (otherwise a rule-based fallback is used). ``sentence_model`` is a sentence-transformers model
     (a directory, or a name in the local Hugging Face cache) that briefs use, besides words, to
     align sentences into claims when sentence-transformers is installed; "" turns it off. ``allow_private`` lets URLs reach loopback and private addresses (off: only public hosts).
+    ``workers``: processes that extract, fingerprint and featurise articles while the ingesting
+    process dedups, clusters and writes (1: all in the ingesting process; the stories are the
+    same either way).
     """
 
     db_url: str = DEFAULT_DB_URL
@@ -35,6 +38,7 @@ class Settings:
     spacy_model: str = "en_core_web_sm"
     sentence_model: str = "all-MiniLM-L6-v2"
     window_days: float = 30.0
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.db_url, str) or "://" not in self.db_url:
@@ -52,6 +56,8 @@ class Settings:
             raise SettingsError(
                 f"window_days must be a positive number of days, got {self.window_days!r}"
             )
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
+            raise SettingsError(f"workers must be an integer >= 1, got {self.workers!r}")
         if not isinstance(self.summary_words, int) or self.summary_words < 10:
             raise SettingsError(
                 f"summary_words must be an integer >= 10, got {self.summary_words!r}"

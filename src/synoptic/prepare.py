@@ -1,0 +1,98 @@
+"""The per-article work that needs no learned state: extraction and cleaning, MinHash
+fingerprints and clustering features. It runs in the ingesting process, or, with
+``Settings(workers=N)``, in N worker processes while the ingesting process dedups, clusters and
+writes (results come back in input order, so both ways give the same stories)."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from synoptic.cluster import article_features
+from synoptic.dedup import Fingerprint, SyndicationIndex
+from synoptic.errors import InputRejected
+from synoptic.extract import Extractor
+from synoptic.model import Article, Document, Rejection
+
+CHUNK = 32  # documents per task sent to a worker
+AHEAD = 4  # tasks queued per worker (bounds memory however long the input is)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An input made ready for the engine: a rejection, or an article with its fingerprint and
+    clustering features."""
+
+    outcome: Article | Rejection
+    fingerprint: Fingerprint | None = None
+    terms: dict[str, Any] | None = None
+
+
+class Preparer:
+    """Extract, fingerprint and featurise one input at a time (no learned state)."""
+
+    def __init__(self, duplicate_threshold: float) -> None:
+        self.extractor = Extractor()
+        self.index = SyndicationIndex(threshold=duplicate_threshold)
+
+    def __call__(self, item: Document | Rejection) -> Prepared:
+        if isinstance(item, Rejection):
+            return Prepared(item)
+        try:
+            article = self.extractor.extract(item)
+        except InputRejected as exc:
+            return Prepared(Rejection(exc.origin, exc.reason))
+        return Prepared(article, self.index.fingerprint(article), article_features(article))
+
+
+def _prepare_chunk(duplicate_threshold: float, chunk: list[Document | Rejection]) -> list[Prepared]:
+    preparer = Preparer(duplicate_threshold)
+    return [preparer(item) for item in chunk]
+
+
+class Workers:
+    """Worker processes for :func:`prepared`, started on first use and kept for later ingests
+    until :meth:`close` (the engine owns one when ``workers`` > 1)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._pool: ProcessPoolExecutor | None = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # forkserver, not fork: the caller may run threads (web server, feed watcher)
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(max_workers=self.n, mp_context=context)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+def prepared(
+    items: Iterable[Document | Rejection],
+    *,
+    duplicate_threshold: float,
+    workers: Workers | None = None,
+) -> Iterator[Prepared]:
+    """``items`` prepared, in order; by ``workers`` when given."""
+    if workers is None:
+        preparer = Preparer(duplicate_threshold)
+        yield from map(preparer, items)
+        return
+    pool = workers.pool()
+    queued: deque[Future[list[Prepared]]] = deque()
+    source = iter(items)
+    while chunk := list(itertools.islice(source, CHUNK)):
+        queued.append(pool.submit(_prepare_chunk, duplicate_threshold, chunk))
+        if len(queued) >= AHEAD * workers.n:
+            yield from queued.popleft().result()
+    while queued:
+        yield from queued.popleft().result()
