@@ -305,8 +305,8 @@ class Engine:
         other = assignment.runner_up
         if (
             clusterer is None
-            or other is None
             or assignment.new_story
+            or other is None
             or other not in clusterer.stories_
             or assignment.runner_up_score < clusterer.late_merge_threshold
             or frozenset((assignment.story_id, other)) in self._separated()
@@ -407,7 +407,7 @@ class Engine:
         wanted = set(members)
         feats = {p.article.id: p.terms for p in self._pending if p.article.id in wanted}
         feats.update(self.store.features_of([a for a in members if a not in feats]))
-        if len(feats.keys() & set(members)) < len(members):
+        if len(feats.keys() & wanted) < len(wanted):
             return None
         return [feats[a] for a in members]
 
