@@ -218,6 +218,7 @@ def test_worker_processes_give_the_same_stories(tmp_path: Path, parade_dir: Path
     url = f"sqlite:///{tmp_path / 'w2.db'}"
     eng = Engine(settings=Settings(db_url=url, workers=2))
     again = eng.ingest([parade_dir])  # the engine's workers serve every ingest until close()
-    assert len(again.duplicates) == 3 and eng._workers is not None
+    assert len(again.duplicates) == 3
+    assert eng._workers is not None and eng._workers._pool is not None
     eng.close()
     assert eng._workers._pool is None
