@@ -199,13 +199,11 @@ class StoryClusterer:
     # -- weighting ----------------------------------------------------------------------------
 
     def idf(self, key: str) -> float:
-        value = self._idf.get(key)
-        if value is None:  # remembered until the next article changes the counts
-            value = self._idf[key] = math.log((self.n_docs_ + 2) / (self.df_.get(key, 0) + 1)) + 1
-        return value
+        return self._idfs("", (key,))[0]
 
     def _idfs(self, prefix: str, terms: Iterable[str]) -> list[float]:
-        """:meth:`idf` of many terms of one channel (one call: this is the hot loop)."""
+        """:meth:`idf` of many terms of one channel (one call: this is the hot loop), each
+        remembered until the next article changes the counts."""
         memo, df, n = self._idf, self.df_, self.n_docs_ + 2
         out = []
         for t in terms:
@@ -271,7 +269,8 @@ class StoryClusterer:
 
         def strongest(channel: str, n: int) -> list[str]:
             prefix, query = PREFIX[channel], vectors[channel]
-            weight = {t: v / self.idf(prefix + t) for t, v in query.items()}  # undo the extra idf
+            idfs = self._idfs(prefix, query)  # undo the extra idf
+            weight = {t: v / i for (t, v), i in zip(query.items(), idfs, strict=True)}
             return [prefix + t for t in sorted(weight, key=weight.__getitem__, reverse=True)[:n]]
 
         keys = strongest("body", CANDIDATE_TERMS) + strongest("entities", 10)

@@ -70,27 +70,16 @@ class CopyMatch:
     score: float
 
 
-class SyndicationIndex:
-    """Finds which stored article a new one copies. State lives in the LSH indexes (``*_``)."""
+class Fingerprinter:
+    """MinHash signatures of an article's whole text (word 5-shingles) and of each paragraph
+    (word 3-shingles). No index: cheap to make, so worker processes make their own."""
 
-    def __init__(self, *, threshold: float = 0.8, num_perm: int = 128, seed: int = 1) -> None:
-        if not 0.5 <= threshold <= 1.0:
-            raise SettingsError(f"duplicate threshold must be between 0.5 and 1, got {threshold}")
-        self.threshold = threshold
+    def __init__(self, *, num_perm: int = 128, seed: int = 1) -> None:
         self.num_perm = num_perm
         self.seed = seed
         template = MinHash(num_perm=num_perm, seed=seed)
         self.scheme = template.scheme
         self._permutations = template.permutations  # made once, not for every MinHash
-        self.paragraph_threshold = max(0.2, threshold - 0.35)
-        self.coverage = 0.5
-        self.docs_ = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self.paragraphs_ = MinHashLSH(threshold=self.paragraph_threshold, num_perm=num_perm)
-        self.hashes_: dict[str, str] = {}
-        self.fingerprints_: dict[str, Fingerprint] = {}
-
-    def __len__(self) -> int:
-        return len(self.fingerprints_)
 
     def _minhash(self, tokens: list[str], size: int) -> LeanMinHash:
         mh = MinHash(
@@ -118,6 +107,29 @@ class SyndicationIndex:
             tuple(paras),
             tuple(counts),
         )
+
+
+class SyndicationIndex:
+    """Finds which stored article a new one copies. State lives in the LSH indexes (``*_``)."""
+
+    def __init__(self, *, threshold: float = 0.8, num_perm: int = 128, seed: int = 1) -> None:
+        if not 0.5 <= threshold <= 1.0:
+            raise SettingsError(f"duplicate threshold must be between 0.5 and 1, got {threshold}")
+        self.threshold = threshold
+        self.fingerprinter = Fingerprinter(num_perm=num_perm, seed=seed)
+        self.seed, self.scheme = seed, self.fingerprinter.scheme
+        self.paragraph_threshold = max(0.2, threshold - 0.35)
+        self.coverage = 0.5
+        self.docs_ = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.paragraphs_ = MinHashLSH(threshold=self.paragraph_threshold, num_perm=num_perm)
+        self.hashes_: dict[str, str] = {}
+        self.fingerprints_: dict[str, Fingerprint] = {}
+
+    def __len__(self) -> int:
+        return len(self.fingerprints_)
+
+    def fingerprint(self, article: Article) -> Fingerprint:
+        return self.fingerprinter.fingerprint(article)
 
     def match(self, fp: Fingerprint) -> CopyMatch | None:
         """The best stored article that ``fp`` copies, or None."""

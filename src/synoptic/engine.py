@@ -169,9 +169,7 @@ class Engine:
         ``BATCH_SIZE``, each batch in one transaction; if anything fails mid-batch, that batch is
         not written, the learned state is reloaded from the store, and the error propagates."""
         report = IngestReport()
-        ready = prepared(
-            items, duplicate_threshold=self.settings.duplicate_threshold, workers=self._workers
-        )
+        ready = prepared(items, self._workers)
         try:
             for item in ready:
                 outcome = item.outcome
@@ -444,7 +442,7 @@ class Engine:
         self.store.story_row(other)
         if keep == other:
             raise SettingsError(f"{keep} and {other} are already one story")
-        moved = [m.article_id for m in self.store.story_articles(other)[2]]
+        moved = self.store.member_ids(other)
         self.store.move_articles(
             moved,
             keep,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from synoptic.cluster import article_features
-from synoptic.dedup import Fingerprint, SyndicationIndex
+from synoptic.dedup import Fingerprint, Fingerprinter
 from synoptic.errors import InputRejected
 from synoptic.extract import Extractor
 from synoptic.model import Article, Document, Rejection
@@ -36,9 +36,9 @@ class Prepared:
 class Preparer:
     """Extract, fingerprint and featurise one input at a time (no learned state)."""
 
-    def __init__(self, duplicate_threshold: float) -> None:
+    def __init__(self) -> None:
         self.extractor = Extractor()
-        self.index = SyndicationIndex(threshold=duplicate_threshold)
+        self.fingerprinter = Fingerprinter()
 
     def __call__(self, item: Document | Rejection) -> Prepared:
         if isinstance(item, Rejection):
@@ -47,11 +47,12 @@ class Preparer:
             article = self.extractor.extract(item)
         except InputRejected as exc:
             return Prepared(Rejection(exc.origin, exc.reason))
-        return Prepared(article, self.index.fingerprint(article), article_features(article))
+        fingerprint = self.fingerprinter.fingerprint(article)
+        return Prepared(article, fingerprint, article_features(article))
 
 
-def _prepare_chunk(duplicate_threshold: float, chunk: list[Document | Rejection]) -> list[Prepared]:
-    preparer = Preparer(duplicate_threshold)
+def _prepare_chunk(chunk: list[Document | Rejection]) -> list[Prepared]:
+    preparer = Preparer()
     return [preparer(item) for item in chunk]
 
 
@@ -77,21 +78,17 @@ class Workers:
 
 
 def prepared(
-    items: Iterable[Document | Rejection],
-    *,
-    duplicate_threshold: float,
-    workers: Workers | None = None,
+    items: Iterable[Document | Rejection], workers: Workers | None = None
 ) -> Iterator[Prepared]:
     """``items`` prepared, in order; by ``workers`` when given."""
     if workers is None:
-        preparer = Preparer(duplicate_threshold)
-        yield from map(preparer, items)
+        yield from map(Preparer(), items)
         return
     pool = workers.pool()
     queued: deque[Future[list[Prepared]]] = deque()
     source = iter(items)
     while chunk := list(itertools.islice(source, CHUNK)):
-        queued.append(pool.submit(_prepare_chunk, duplicate_threshold, chunk))
+        queued.append(pool.submit(_prepare_chunk, chunk))
         if len(queued) >= AHEAD * workers.n:
             yield from queued.popleft().result()
     while queued:

@@ -1,8 +1,8 @@
 """The store: SQLAlchemy 2 Core over SQLite (WAL) by default, PostgreSQL by URL.
 
 The schema carries a version in ``meta``; :data:`MIGRATIONS` upgrades older stores in order.
-Every article is written in one transaction with its fingerprint, syndication link, membership,
-story and learned-term counts, so a crash mid-ingest leaves either all of it or none of it.
+Every article is written in one transaction with its fingerprint and clustering features,
+syndication link, membership and story, so a crash mid-ingest leaves either all of it or none.
 """
 
 from __future__ import annotations
@@ -211,6 +211,13 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _migrate_4,
     5: _migrate_5,
 }
+
+
+def _chunks(ids: list[str], size: int = 500) -> Iterator[list[str]]:
+    """``ids`` in slices small enough for one ``IN (...)`` (databases bound a statement's
+    parameters)."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def now() -> datetime:
@@ -576,27 +583,30 @@ class Store:
         what ``story --why`` shows for the moved articles (default: moved by a user)."""
         stamp = now()
         with self.transaction() as conn:
-            sources = set(
-                conn.execute(
-                    select(memberships.c.story_id).where(memberships.c.article_id.in_(article_ids))
-                ).scalars()
-            )
+            sources: set[str] = set()
+            for some in _chunks(article_ids):
+                sources.update(
+                    conn.execute(
+                        select(memberships.c.story_id).where(memberships.c.article_id.in_(some))
+                    ).scalars()
+                )
             if conn.execute(select(stories.c.id).where(stories.c.id == target)).first() is None:
                 conn.execute(
                     stories.insert().values(
                         id=target, created=stamp, updated=stamp, centroid={}, size=0
                     )
                 )
-            conn.execute(
-                update(memberships)
-                .where(memberships.c.article_id.in_(article_ids))
-                .values(
-                    story_id=target,
-                    score=1.0,
-                    parts=parts or {"moved_by_user": 1.0},
-                    runner_up=None,
+            for some in _chunks(article_ids):
+                conn.execute(
+                    update(memberships)
+                    .where(memberships.c.article_id.in_(some))
+                    .values(
+                        story_id=target,
+                        score=1.0,
+                        parts=parts or {"moved_by_user": 1.0},
+                        runner_up=None,
+                    )
                 )
-            )
             touched = sorted(sources | {target})
             for story_id, state in states(conn, touched).items():
                 if state["size"] == 0:
@@ -751,10 +761,10 @@ class Store:
         """The clustering features stored for these articles."""
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(article_ids), 500):  # bound the statement's parameters
+            for some in _chunks(article_ids):
                 rows = conn.execute(
                     select(fingerprints.c.article_id, fingerprints.c.terms).where(
-                        fingerprints.c.article_id.in_(article_ids[start : start + 500])
+                        fingerprints.c.article_id.in_(some)
                     )
                 )
                 out.update({r.article_id: r.terms for r in rows})
@@ -804,7 +814,7 @@ class Store:
         """The fingerprints of these stories' articles (each story's oldest first), with what
         the syndication index and the clusterer need to hold them, streamed."""
         with self.engine.connect() as conn:
-            for start in range(0, len(story_ids), 500):  # bound the statement's parameters
+            for some in _chunks(story_ids):
                 stmt = (
                     select(
                         fingerprints.c.article_id,
@@ -820,7 +830,7 @@ class Store:
                     .join(articles, articles.c.id == fingerprints.c.article_id)
                     .join(syndication, syndication.c.article_id == fingerprints.c.article_id)
                     .join(memberships, memberships.c.article_id == fingerprints.c.article_id)
-                    .where(memberships.c.story_id.in_(story_ids[start : start + 500]))
+                    .where(memberships.c.story_id.in_(some))
                     .order_by(articles.c.seq)
                 )
                 yield from conn.execute(stmt.execution_options(yield_per=1000))
