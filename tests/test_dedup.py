@@ -60,3 +60,24 @@ def test_seen_ids_never_forget_and_rarely_guess() -> None:
     assert all(key in seen for key in stored)  # no false negatives, ever
     strangers = [f"b_{i:016x}" for i in range(2000)]
     assert sum(key in seen for key in strangers) < 200  # "maybe" only now and then
+
+
+def test_signatures_are_datasketch_minhashes_of_the_shingle_hashes() -> None:
+    """The vectorised signature is exactly datasketch's MinHash of the same shingle hashes."""
+    from datasketch import MinHash
+
+    from synoptic.dedup import Fingerprinter, shingle_hashes
+    from synoptic.text import words
+
+    fingerprinter = Fingerprinter()
+    tokens = words(" ".join(WIRE))
+    for size in (3, 5):
+        hashes = shingle_hashes(tokens, size)
+        assert len(set(hashes.tolist())) == len(
+            {tuple(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
+        )
+        reference = MinHash(num_perm=128, seed=1, hashfunc=lambda h: h)
+        reference.update_batch(hashes.tolist())
+        assert (fingerprinter.signature(hashes).hashvalues == reference.hashvalues).all()
+    assert len(shingle_hashes(["too", "short"], 5)) == 1  # a short text is one shingle
+    assert len(shingle_hashes([], 5)) == 0

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from synoptic import Engine
 from synoptic.cli import app
+from synoptic.dedup import Fingerprinter
 from synoptic.errors import StoreError
 from synoptic.store import SCHEMA_VERSION
 
@@ -63,3 +64,22 @@ def test_export_atom(db_url: str, parade_dir: Path, tmp_path: Path) -> None:
         .startswith("http://example.org/stories/")
     )
     assert "2 independent reports" in entry.find("a:summary", ns).text
+
+
+def test_version_5_signatures_are_recomputed(db_url: str, parade_dir: Path) -> None:
+    """Version 6 changed how shingles are hashed: older signatures are rebuilt from the texts,
+    so copies of stored articles are still recognised."""
+    with Engine(db_url) as eng:
+        eng.ingest([parade_dir])
+        articles = {a: eng.store.article(a) for a in eng.store.article_ids()}
+    raw = create_engine(db_url)
+    with raw.begin() as conn:  # signatures of another hash, as a version-5 store has them
+        conn.execute(text("UPDATE fingerprints SET doc_sig = zeroblob(1024), para_sigs = x''"))
+        conn.execute(text("UPDATE meta SET value = '5' WHERE key = 'schema_version'"))
+    raw.dispose()
+    fingerprinter = Fingerprinter()
+    with Engine(db_url) as eng, eng.store.transaction() as conn:
+        rows = conn.execute(text("SELECT article_id, doc_sig, para_sigs FROM fingerprints"))
+        for article_id, doc_sig, para_sigs in rows:
+            expected = fingerprinter.fingerprint(articles[article_id]).to_bytes()
+            assert (doc_sig, para_sigs) == expected

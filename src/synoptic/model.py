@@ -55,11 +55,16 @@ class Article:
 
     @property
     def paragraphs(self) -> list[str]:
-        return [p for p in self.text.split("\n\n") if p]
+        return split_paragraphs(self.text)
 
     @property
     def content_hash(self) -> str:
         return content_hash(self.title, self.text)
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """An article text's paragraphs (they are joined by blank lines)."""
+    return [p for p in text.split("\n\n") if p]
 
 
 def normalise_for_hash(text: str) -> str:

@@ -119,13 +119,6 @@ def _term(token: str) -> str:
     return _stem(token)
 
 
-def shingles(tokens: list[str], size: int) -> set[str]:
-    """Word n-grams; a text shorter than ``size`` yields itself as one shingle."""
-    if len(tokens) < size:
-        return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
-
-
 def ends_like_sentence(text: str) -> bool:
     return text.rstrip().endswith(TERMINAL)
 
