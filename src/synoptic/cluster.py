@@ -19,6 +19,7 @@ in [0, 1], sets the probability needed to join: ``1 - merge_eagerness``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import Counter
@@ -28,7 +29,6 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
@@ -194,7 +194,7 @@ class StoryClusterer:
         self.stories_: dict[str, StoryState] = {}
         self.postings_: dict[str, set[str]] = {}
         self._norms: dict[tuple[str, str], tuple[int, float]] = {}
-        self._idf: dict[str, float] = {}
+        self._log_df: dict[str, float] = {}  # log(df + 1) of terms looked up since they changed
 
     # -- weighting ----------------------------------------------------------------------------
 
@@ -202,16 +202,16 @@ class StoryClusterer:
         return self._idfs("", (key,))[0]
 
     def _idfs(self, prefix: str, terms: Iterable[str]) -> list[float]:
-        """:meth:`idf` of many terms of one channel (one call: this is the hot loop), each
-        remembered until the next article changes the counts."""
-        memo, df, n = self._idf, self.df_, self.n_docs_ + 2
+        """:meth:`idf` of many terms of one channel (one call: this is the hot loop)."""
+        memo, df = self._log_df, self.df_
+        base = math.log(self.n_docs_ + 2) + 1
         out = []
         for t in terms:
             key = prefix + t
             value = memo.get(key)
             if value is None:
-                value = memo[key] = math.log(n / (df.get(key, 0) + 1)) + 1
-            out.append(value)
+                value = memo[key] = math.log(df.get(key, 0) + 1)
+            out.append(base - value)
         return out
 
     def _norm(self, story_id: str, channel: str) -> float:
@@ -337,12 +337,14 @@ class StoryClusterer:
         """Count an article's terms into the document frequencies (``sign=-1``: take an article
         that left the active window out again)."""
         self.n_docs_ += sign
-        self._idf.clear()
-        df = self.df_
+        df, memo = self.df_, self._log_df
+        if len(memo) > 2 * len(df) + 100_000:  # terms looked up once, never counted
+            memo.clear()
         for channel in CHANNELS:
             prefix = PREFIX[channel]
             for t in feats[channel]:
                 key = prefix + t
+                memo.pop(key, None)
                 n = df.get(key, 0) + sign
                 if n > 0:
                     df[key] = n
@@ -361,15 +363,21 @@ class StoryClusterer:
         # of two members is the cosine of their tf-idf vectors: one sparse product per channel.
         features: dict[str, np.ndarray] = {}
         for channel in CHANNELS:
-            vocab: dict[str, int] = {}
-            rows, cols, vals = [], [], []
-            for r, feats in enumerate(members):
-                for t, v in self._vector(channel, feats[channel]).items():
-                    rows.append(r)
-                    cols.append(vocab.setdefault(t, len(vocab)))
-                    vals.append(v)
-            x = sparse.csr_matrix((vals, (rows, cols)), shape=(n, max(1, len(vocab))))
-            features[channel] = np.asarray((x @ x.T).todense())
+            terms: list[str] = []
+            counts: list[float] = []
+            indptr = [0]
+            for feats in members:
+                terms.extend(feats[channel])
+                counts.extend(feats[channel].values())
+                indptr.append(len(terms))
+            vocab = dict(zip(dict.fromkeys(terms), itertools.count()))
+            col = np.fromiter(map(vocab.__getitem__, terms), dtype=np.intp, count=len(terms))
+            idf = np.array(self._idfs(PREFIX[channel], vocab), dtype=float)
+            weight = (1.0 + np.log(np.array(counts, dtype=float))) * idf[col]
+            x = np.zeros((n, len(vocab)))  # dense: a story has at most a few thousand terms
+            x[np.repeat(np.arange(n), np.diff(indptr)), col] = weight
+            x /= np.maximum(np.linalg.norm(x, axis=1), 1e-12)[:, None]
+            features[channel] = x @ x.T
         days = np.array([np.nan if f["day"] is None else f["day"] for f in members])
         known = ~np.isnan(days)
         both = known[:, None] & known[None, :]
