@@ -4,7 +4,8 @@ operating point were chosen (docs/benchmarks.md). Only the dev splits are read: 
 
     python benchmarks/dev_clustering.py --ecbplus ../shared/datasets/ecbplus/ECB+ \\
         --multinews ../shared/datasets/multinews/sample_validation.csv \\
-        [--split-linkage weighted] [--split-margin 0.4] [--eagerness 0.5] [--orders 5]
+        [--split-linkage weighted] [--split-margin 0.4] [--eagerness 0.5] [--orders 5] \\
+        [--max-candidates 20]
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from synoptic.evaluate import (
 )
 
 
-def _configure(linkage: str | None, margin: float | None) -> None:
+def _configure(linkage: str | None, margin: float | None, candidates: int | None) -> None:
+    if candidates is not None:
+        cluster.MAX_CANDIDATES = candidates
     if linkage is not None:
         cluster.SPLIT_LINKAGE = linkage
     if margin is not None:
@@ -45,6 +48,7 @@ def main() -> None:
     parser.add_argument("--split-linkage", choices=["average", "weighted", "complete", "ward"])
     parser.add_argument("--split-margin", type=float, help="logits (cluster.SPLIT_MARGIN)")
     parser.add_argument("--eagerness", type=float, default=0.5)
+    parser.add_argument("--max-candidates", type=int, help="stories scored per article")
     parser.add_argument("--orders", type=int, default=5)
     args = parser.parse_args()
     dev = {
@@ -54,7 +58,9 @@ def main() -> None:
         "Multi-News dev": load_multinews(args.multinews, "first"),
     }
     with ProcessPoolExecutor(
-        2, initializer=_configure, initargs=(args.split_linkage, args.split_margin)
+        2,
+        initializer=_configure,
+        initargs=(args.split_linkage, args.split_margin, args.max_candidates),
     ) as pool:
         for name, docs in dev.items():
             runs = list(
