@@ -62,8 +62,8 @@ def pairs(docs: list[LabeledDoc], seeds: int) -> tuple[np.ndarray, np.ndarray]:
         clusterer = StoryClusterer(model=zero)
         for label, f in order:
             gold = "g:" + label
-            vectors = clusterer.vectors(f)
-            for story in clusterer.candidates(vectors):
+            units, vectors = clusterer.vectors(f)
+            for story in clusterer.candidates(units):
                 values = clusterer.features(vectors, f["day"], story)
                 xs.append(ClusterModel.inputs(values))
                 ys.append(int(story == gold))

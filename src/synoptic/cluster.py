@@ -232,13 +232,6 @@ class StoryClusterer:
         self._norms[(story_id, channel)] = (self._seen, norm)
         return norm
 
-    def _vector(self, channel: str, counts: dict[str, float]) -> dict[str, float]:
-        kept = [(t, c) for t, c in counts.items() if c > 0]
-        weights = self._idfs(PREFIX[channel], (t for t, _ in kept))
-        vec = {t: (1.0 + math.log(c)) * w for (t, c), w in zip(kept, weights, strict=True)}
-        norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
-        return {t: v / norm for t, v in vec.items()}
-
     def features(
         self, vectors: dict[str, dict[str, float]], day: float | None, story_id: str
     ) -> dict[str, float]:
@@ -256,24 +249,27 @@ class StoryClusterer:
             out["time"], out["has_time"] = 0.0, 0.0
         return out
 
-    def vectors(self, feats: dict[str, Any]) -> dict[str, dict[str, float]]:
-        """The article's unit tf-idf vector per channel, each weight times its term's idf once
-        more, so that a dot product with a story's raw weights is the idf-weighted cosine's
-        numerator."""
-        out = {}
+    def vectors(
+        self, feats: dict[str, Any]
+    ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+        """The article's unit tf-idf vector per channel, and the same with each weight times
+        its term's idf once more, so that a dot product of the latter with a story's raw
+        weights is the idf-weighted cosine's numerator."""
+        units, scaled = {}, {}
         for channel in CHANNELS:
-            unit = self._vector(channel, feats[channel])
-            weights = self._idfs(PREFIX[channel], unit)
-            out[channel] = {t: w * i for (t, w), i in zip(unit.items(), weights, strict=True)}
-        return out
+            counts = feats[channel]
+            idfs = self._idfs(PREFIX[channel], counts)
+            raw = [(1.0 + math.log(c)) * i for c, i in zip(counts.values(), idfs, strict=True)]
+            norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+            units[channel] = {t: v / norm for t, v in zip(counts, raw, strict=True)}
+            scaled[channel] = {t: (v / norm) * i for t, v, i in zip(counts, raw, idfs, strict=True)}
+        return units, scaled
 
-    def candidates(self, vectors: dict[str, dict[str, float]]) -> list[str]:
+    def candidates(self, units: dict[str, dict[str, float]]) -> list[str]:
         """Stories sharing the article's strongest terms and names (by tf-idf weight)."""
 
         def strongest(channel: str, n: int) -> list[str]:
-            prefix, query = PREFIX[channel], vectors[channel]
-            idfs = self._idfs(prefix, query)  # undo the extra idf
-            weight = {t: v / i for (t, v), i in zip(query.items(), idfs, strict=True)}
+            prefix, weight = PREFIX[channel], units[channel]
             return [prefix + t for t in sorted(weight, key=weight.__getitem__, reverse=True)[:n]]
 
         keys = strongest("body", CANDIDATE_TERMS) + strongest("entities", 10)
@@ -287,9 +283,9 @@ class StoryClusterer:
 
     def score(self, feats: dict[str, Any]) -> list[tuple[float, str, dict[str, float]]]:
         """(probability, story id, features) for each candidate story, best first."""
-        vectors = self.vectors(feats)
+        units, vectors = self.vectors(feats)
         scored = []
-        for story_id in self.candidates(vectors):
+        for story_id in self.candidates(units):
             f = self.features(vectors, feats["day"], story_id)
             scored.append((self.model.probability(f), story_id, f))
         scored.sort(key=lambda x: (-x[0], x[1]))
