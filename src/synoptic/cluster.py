@@ -407,24 +407,25 @@ class StoryClusterer:
         return Split(a, b, cross) if cross < self.split_threshold else None
 
     def restore_story(self, story_id: str, state: StoryState) -> None:
-        self._unpost(story_id)
-        self.stories_[story_id] = state
-        for key in self._posting_keys(state):
+        old = self.stories_.get(story_id)
+        before = self._posting_keys(old) if old is not None else set()
+        after = self._posting_keys(state)
+        self._unpost(story_id, before - after)  # only the keys that changed
+        for key in after - before:
             self.postings_.setdefault(key, set()).add(story_id)
+        self.stories_[story_id] = state
         for channel in CHANNELS:
             self._norms.pop((story_id, channel), None)
 
     def drop_story(self, story_id: str) -> None:
-        self._unpost(story_id)
-        self.stories_.pop(story_id, None)
+        old = self.stories_.pop(story_id, None)
+        if old is not None:
+            self._unpost(story_id, self._posting_keys(old))
         for channel in CHANNELS:
             self._norms.pop((story_id, channel), None)
 
-    def _unpost(self, story_id: str) -> None:
-        old = self.stories_.get(story_id)
-        if old is None:
-            return
-        for key in self._posting_keys(old):
+    def _unpost(self, story_id: str, keys: set[str]) -> None:
+        for key in keys:
             posted = self.postings_.get(key)
             if posted is not None:
                 posted.discard(story_id)
@@ -432,5 +433,5 @@ class StoryClusterer:
                     del self.postings_[key]
 
     @staticmethod
-    def _posting_keys(state: StoryState) -> list[str]:
-        return list(state.channels["body"]) + ["e:" + e for e in state.channels["entities"]]
+    def _posting_keys(state: StoryState) -> set[str]:
+        return {*state.channels["body"], *("e:" + e for e in state.channels["entities"])}
