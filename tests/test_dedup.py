@@ -66,18 +66,18 @@ def test_signatures_are_datasketch_minhashes_of_the_shingle_hashes() -> None:
     """The vectorised signature is exactly datasketch's MinHash of the same shingle hashes."""
     from datasketch import MinHash
 
-    from synoptic.dedup import Fingerprinter, shingle_hashes
+    from synoptic.dedup import Fingerprinter, shingle_hashes, word_hashes
     from synoptic.text import words
 
     fingerprinter = Fingerprinter()
     tokens = words(" ".join(WIRE))
     for size in (3, 5):
-        hashes = shingle_hashes(tokens, size)
+        hashes = shingle_hashes(word_hashes(tokens), size)
         assert len(set(hashes.tolist())) == len(
             {tuple(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
         )
         reference = MinHash(num_perm=128, seed=1, hashfunc=lambda h: h)
         reference.update_batch(hashes.tolist())
         assert (fingerprinter.signature(hashes).hashvalues == reference.hashvalues).all()
-    assert len(shingle_hashes(["too", "short"], 5)) == 1  # a short text is one shingle
-    assert len(shingle_hashes([], 5)) == 0
+    assert len(shingle_hashes(word_hashes(["too", "short"]), 5)) == 1  # one shingle
+    assert len(shingle_hashes(word_hashes([]), 5)) == 0

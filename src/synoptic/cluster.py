@@ -74,14 +74,15 @@ def _top(counts: dict[str, float], n: int) -> dict[str, float]:
 
 def article_features(article: Article) -> dict[str, Any]:
     """What the clusterer needs of an article: term counts per channel and the publication day."""
+    title = content_terms(article.title)
     body: Counter[str] = Counter()
-    for term in content_terms(article.title):
+    for term in title:
         body[term] += 2
     body.update(content_terms(article.text)[:600])
     head = article.title + "\n" + article.text[:3000]
     return {
         "body": {t: float(c) for t, c in body.items() if not t.startswith("month:")},
-        "title": {t: 1.0 for t in content_terms(article.title) if not t.startswith("month:")},
+        "title": {t: 1.0 for t in title if not t.startswith("month:")},
         "entities": {t: float(c) for t, c in Counter(name_phrases(head)).items()},
         "numbers": {t: float(c) for t, c in Counter(numbers_and_dates(head)).items()},
         "day": article.published.timestamp() / 86400 if article.published else None,

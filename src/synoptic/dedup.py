@@ -76,15 +76,19 @@ class CopyMatch:
 _POLY = np.uint32(0x01000193)
 
 
-def shingle_hashes(tokens: list[str], size: int) -> np.ndarray:
-    """32-bit hashes of the word ``size``-grams of ``tokens`` (a text shorter than ``size`` is
-    one shingle, like :func:`synoptic.text.shingles`)."""
-    h = np.fromiter((zlib.crc32(t.encode()) for t in tokens), dtype=np.uint32, count=len(tokens))
-    size = min(size, len(tokens))
-    n = len(tokens) - size + 1
-    out = np.zeros(n if tokens else 0, dtype=np.uint32)
+def word_hashes(tokens: list[str]) -> np.ndarray:
+    """Each word's CRC-32."""
+    return np.fromiter((zlib.crc32(t.encode()) for t in tokens), dtype=np.uint32, count=len(tokens))
+
+
+def shingle_hashes(hashes: np.ndarray, size: int) -> np.ndarray:
+    """32-bit hashes of the word ``size``-grams of a text (its :func:`word_hashes`); a text
+    shorter than ``size`` is one shingle."""
+    size = min(size, len(hashes))
+    n = len(hashes) - size + 1
+    out = np.zeros(n if len(hashes) else 0, dtype=np.uint32)
     for j in range(size):
-        out = out * _POLY + h[j : j + n]
+        out = out * _POLY + hashes[j : j + n]
     return out
 
 
@@ -132,14 +136,15 @@ class Fingerprinter:
         """The whole text's signature, each long-enough paragraph's, and their word counts."""
         paras: list[LeanMinHash] = []
         counts: list[int] = []
-        every: list[str] = []  # the whole text's words (no word spans two paragraphs)
+        every: list[np.ndarray] = []  # the whole text's words (no word spans two paragraphs)
         for paragraph in paragraphs:
-            tokens = words(paragraph)
-            every += tokens
-            if len(tokens) >= MIN_PARAGRAPH_WORDS:
-                paras.append(self.signature(shingle_hashes(tokens, 3)))
-                counts.append(len(tokens))
-        return self.signature(shingle_hashes(every, 5)), tuple(paras), tuple(counts)
+            hashes = word_hashes(words(paragraph))
+            every.append(hashes)
+            if len(hashes) >= MIN_PARAGRAPH_WORDS:
+                paras.append(self.signature(shingle_hashes(hashes, 3)))
+                counts.append(len(hashes))
+        whole = np.concatenate(every) if every else np.zeros(0, dtype=np.uint32)
+        return self.signature(shingle_hashes(whole, 5)), tuple(paras), tuple(counts)
 
 
 class SyndicationIndex:
