@@ -1,5 +1,7 @@
 """Ingest speed on a generated stream of pre-extracted JSONL (see make_stream.py): articles per
-second, time per article over successive chunks (is it flat?), and peak memory.
+second, time per article over successive chunks (is it flat?), and peak memory; then, on the
+first 2,000 texts of the same stream, the single steps a user could time instead (datasketch's
+default MinHash, synoptic's vectorised MinHash, scikit-learn's TF-IDF), as ratios to ingest.
 
     python benchmarks/make_stream.py ... --n 30000 --out /tmp/stream.jsonl
     python benchmarks/speed.py /tmp/stream.jsonl --chunk 5000
@@ -13,10 +15,56 @@ import json
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from datasketch import MinHash
+from sklearn.feature_extraction.text import TfidfVectorizer
+
 from synoptic import Engine, Settings
+from synoptic.dedup import Fingerprinter, shingle_hashes, word_hashes
 from synoptic.ingest import Reader
+from synoptic.text import words
+
+
+def _rate(n: int, work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return n / (time.perf_counter() - started)
+
+
+def steps(path: str, ingest_rate: float, n: int = 2000) -> None:
+    """Docs/s of single steps on the stream's first ``n`` texts, one process."""
+    with open(path, encoding="utf-8") as handle:
+        texts = [json.loads(line)["text"] for line in itertools.islice(handle, n)]
+    tokens = [words(t) for t in texts]
+    fingerprinter = Fingerprinter()
+
+    def datasketch_minhash() -> None:
+        for tok in tokens:
+            m = MinHash(num_perm=128, seed=1)
+            m.update_batch([" ".join(tok[i : i + 5]).encode() for i in range(len(tok) - 4)])
+
+    def synoptic_minhash() -> None:
+        for tok in tokens:
+            fingerprinter.signature(shingle_hashes(word_hashes(tok), 5))
+
+    rates = {
+        "datasketch MinHash, word 5-shingles (SHA-1 per shingle)": _rate(
+            len(texts), datasketch_minhash
+        ),
+        "synoptic MinHash, same shingles (vectorised)": _rate(len(texts), synoptic_minhash),
+        "scikit-learn TfidfVectorizer.fit_transform": _rate(
+            len(texts), lambda: TfidfVectorizer().fit_transform(texts)
+        ),
+    }
+    print(
+        f"\nsingle steps on the first {len(texts)} texts (one process; the MinHash rows exclude tokenising, TF-IDF includes it):"
+    )
+    print("| step | docs/s | synoptic's whole ingest / step |")
+    print("|---|---|---|")
+    for name, rate in rates.items():
+        print(f"| {name} | {rate:.0f} | {ingest_rate / rate:.3f} |")
 
 
 def main() -> None:
@@ -73,6 +121,7 @@ def main() -> None:
             f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['peak_rss_mb']} | {r['stories']} |"
         )
     print(f"overall: {total} articles at {overall:.1f} articles/s")
+    steps(args.stream, overall)
 
 
 if __name__ == "__main__":
