@@ -83,3 +83,23 @@ def test_version_5_signatures_are_recomputed(db_url: str, parade_dir: Path) -> N
         for article_id, doc_sig, para_sigs in rows:
             expected = fingerprinter.fingerprint(articles[article_id]).to_bytes()
             assert (doc_sig, para_sigs) == expected
+
+
+def test_version_6_store_gains_story_days_and_restarts_the_same(
+    db_url: str, parade_dir: Path
+) -> None:
+    """Version 7 adds each story's active day (a restart reads only the window's stories);
+    a version-6 store is filled from the stories' states and loads the same stories."""
+    with Engine(db_url) as eng:
+        eng.ingest([parade_dir])
+        eng._load()
+        before = dict(eng._active)
+    raw = create_engine(db_url)
+    with raw.begin() as conn:  # a version-6 store: no active_day column
+        conn.execute(text("DROP INDEX ix_stories_active_day"))
+        conn.execute(text("ALTER TABLE stories DROP COLUMN active_day"))
+        conn.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))
+    raw.dispose()
+    with Engine(db_url) as eng:
+        eng._load()
+        assert eng._active == pytest.approx(before) and before

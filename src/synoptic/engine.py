@@ -112,20 +112,13 @@ class Engine:
         clusterer = StoryClusterer(
             merge_eagerness=self.settings.merge_eagerness, model=self.cluster_model
         )
-        # two streamed passes over the stories: the newest day, then the active ones
         self._active, self._members = {}, {}
-        last_day: dict[str, float] = {}
-        for story_id, centroid, updated in self.store.story_states():
-            day = StoryState.from_json(centroid).last_day
-            last_day[story_id] = day if day is not None else _day(updated)
-        self._clock = max(self._clock, max(last_day.values(), default=self._clock))
+        self._clock = max(self._clock, self.store.latest_day() or self._clock)
         horizon = self._clock - self.settings.window_days
-        for story_id, centroid, _updated in self.store.story_states():
-            if last_day[story_id] >= horizon:
-                clusterer.restore_story(story_id, StoryState.from_json(centroid))
-                self._members[story_id] = []
-                self._active[story_id] = last_day[story_id]
-        del last_day
+        for story_id, centroid, day in self.store.story_states(since=horizon):
+            clusterer.restore_story(story_id, StoryState.from_json(centroid))
+            self._members[story_id] = []
+            self._active[story_id] = day
         self._seen = SeenIds()
         for article_id in self.store.article_ids():
             self._seen.add(article_id)

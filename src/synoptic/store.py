@@ -48,7 +48,7 @@ from synoptic.model import (
     split_paragraphs,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 metadata = MetaData()
 
@@ -105,6 +105,9 @@ stories = Table(
     Column("updated", DateTime(timezone=True), nullable=False, index=True),
     Column("centroid", JSON, nullable=False),
     Column("size", Integer, nullable=False),
+    # the day of its newest article (days since the epoch; the write's time when undated): a
+    # restart loads only the stories active in the window, not the archive's
+    Column("active_day", Float, index=True),
 )
 memberships = Table(
     "memberships",
@@ -233,12 +236,34 @@ def _migrate_6(conn: Connection) -> None:
             )
 
 
+def active_day(centroid: dict[str, Any], stamp: datetime) -> float:
+    """A story's :data:`stories` ``active_day``: its state's newest publication day, or the
+    day it was written when its articles are undated."""
+    last = (centroid.get("days") or [None, None])[1]
+    return float(last) if last is not None else stamp.timestamp() / 86400
+
+
+def _migrate_7(conn: Connection) -> None:
+    """Version 7 adds ``stories.active_day`` (indexed), filled from each story's state."""
+    if "active_day" not in {c["name"] for c in inspect(conn).get_columns("stories")}:
+        conn.exec_driver_sql("ALTER TABLE stories ADD COLUMN active_day FLOAT")
+        next(i for i in stories.indexes if i.name == "ix_stories_active_day").create(conn)
+    rows = conn.execute(select(stories.c.id, stories.c.centroid, stories.c.updated)).all()
+    for story_id, centroid, updated in rows:
+        conn.execute(
+            update(stories)
+            .where(stories.c.id == story_id)
+            .values(active_day=active_day(centroid, as_utc(updated) or now()))
+        )
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _migrate_2,
     3: _migrate_3,
     4: _migrate_4,
     5: _migrate_5,
     6: _migrate_6,
+    7: _migrate_7,
 }
 
 
@@ -423,6 +448,7 @@ class Store:
                             "updated": stamp,
                             "centroid": final[sid].centroid,
                             "size": final[sid].story_size,
+                            "active_day": active_day(final[sid].centroid, stamp),
                         }
                         for sid in sorted(created)
                     ],
@@ -432,7 +458,12 @@ class Store:
                     conn.execute(
                         update(stories)
                         .where(stories.c.id == sid)
-                        .values(updated=stamp, centroid=it.centroid, size=it.story_size)
+                        .values(
+                            updated=stamp,
+                            centroid=it.centroid,
+                            size=it.story_size,
+                            active_day=active_day(it.centroid, stamp),
+                        )
                     )
             conn.execute(
                 memberships.insert(),
@@ -622,7 +653,12 @@ class Store:
             if conn.execute(select(stories.c.id).where(stories.c.id == target)).first() is None:
                 conn.execute(
                     stories.insert().values(
-                        id=target, created=stamp, updated=stamp, centroid={}, size=0
+                        id=target,
+                        created=stamp,
+                        updated=stamp,
+                        centroid={},
+                        size=0,
+                        active_day=active_day({}, stamp),
                     )
                 )
             for some in _chunks(article_ids):
@@ -644,7 +680,12 @@ class Store:
                     conn.execute(
                         update(stories)
                         .where(stories.c.id == story_id)
-                        .values(updated=stamp, centroid=state, size=state["size"])
+                        .values(
+                            updated=stamp,
+                            centroid=state,
+                            size=state["size"],
+                            active_day=active_day(state, stamp),
+                        )
                     )
             if alias_from:
                 conn.execute(story_aliases.insert().values(old_id=alias_from, new_id=target))
@@ -824,13 +865,21 @@ class Store:
 
     # -- learned state ------------------------------------------------------------------------
 
-    def story_states(self) -> Iterator[tuple[str, dict[str, Any], datetime | None]]:
-        """Every story's (id, clusterer state, last update), streamed: the learned state is
-        loaded without holding the archive in memory."""
-        stmt = select(stories.c.id, stories.c.centroid, stories.c.updated)
+    def latest_day(self) -> float | None:
+        """The newest story's ``active_day`` (None for an empty store)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(stories.c.active_day))).scalar()
+            return None if value is None else float(value)
+
+    def story_states(self, since: float) -> Iterator[tuple[str, dict[str, Any], float]]:
+        """(id, clusterer state, active day) of the stories active on or after day ``since``,
+        streamed (an index on the day: the archive's idle stories are not read)."""
+        stmt = select(stories.c.id, stories.c.centroid, stories.c.active_day).where(
+            stories.c.active_day >= since
+        )
         with self.engine.connect() as conn:
             for r in conn.execute(stmt.execution_options(yield_per=1000)):
-                yield r.id, r.centroid, as_utc(r.updated)
+                yield r.id, r.centroid, float(r.active_day)
 
     def article_ids(self) -> Iterator[str]:
         """Every stored article id, streamed."""
