@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
@@ -66,7 +67,7 @@ def test_article_store_round_trip(tmp_path_factory, article: Article) -> None:
         store.close()
     expected_published = article.published.astimezone(UTC) if article.published else None
     assert back.published == expected_published  # the same instant
-    assert back == article.__class__(**{**article.__dict__, "published": expected_published})
+    assert back == dataclasses.replace(article, published=expected_published)
 
 
 @settings(max_examples=30, deadline=None)

@@ -158,7 +158,7 @@ def test_memory_holds_the_active_window_only(db_url: str) -> None:
         assert chile not in eng._clusterer.stories_ and len(eng._index) == 1
         # with its articles, their ids and their share of the document frequencies
         assert first not in eng._story_of and eng._clusterer.n_docs_ == 1
-        assert not any(k.startswith("e:Chile") for k in eng._clusterer.df_)
+        assert not any(k.startswith("chile") for k in eng._clusterer.df_["entities"])
         assert eng.story_of(first) == chile  # still answered, from the store
         late = eng.ingest_items([doc(QUAKE_A2.replace("dozen", "dozen people"), 61, 4)])
         assert eng.story_of(late.new[0]) != chile  # an idle story is not joined again

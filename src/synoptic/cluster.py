@@ -193,28 +193,26 @@ class StoryClusterer:
         z = math.log(self.threshold / (1.0 - self.threshold)) + SPLIT_MARGIN
         self.split_threshold = 1.0 / (1.0 + math.exp(-z))
         self.n_docs_ = 0  # articles counted in df_ (the active window's)
-        self.df_: Counter[str] = Counter()
+        self.df_: dict[str, Counter[str]] = {c: Counter() for c in CHANNELS}  # per channel
         self._seen = 0  # articles learned since construction (ages the norm cache)
         self.stories_: dict[str, StoryState] = {}
         self.postings_: dict[str, set[str]] = {}
         self._norms: dict[tuple[str, str], tuple[int, float]] = {}
-        self._log_df: dict[str, float] = {}  # log(df + 1) of terms looked up since they changed
+        # per channel: log(df + 1) of the terms looked up since their df last changed
+        self._log_df: dict[str, dict[str, float]] = {c: {} for c in CHANNELS}
 
     # -- weighting ----------------------------------------------------------------------------
 
-    def idf(self, key: str) -> float:
-        return self._idfs("", (key,))[0]
-
-    def _idfs(self, prefix: str, terms: Iterable[str]) -> list[float]:
-        """:meth:`idf` of many terms of one channel (one call: this is the hot loop)."""
-        memo, df = self._log_df, self.df_
+    def _idfs(self, channel: str, terms: Iterable[str]) -> list[float]:
+        """Smoothed idf, ``log((n + 2) / (df + 1)) + 1``, of terms of one channel (one call for
+        many: this is the hot loop)."""
+        memo, df = self._log_df[channel], self.df_[channel]
         base = math.log(self.n_docs_ + 2) + 1
         out = []
         for t in terms:
-            key = prefix + t
-            value = memo.get(key)
+            value = memo.get(t)
             if value is None:
-                value = memo[key] = math.log(df.get(key, 0) + 1)
+                value = memo[t] = math.log(df.get(t, 0) + 1)
             out.append(base - value)
         return out
 
@@ -223,9 +221,8 @@ class StoryClusterer:
         cached = self._norms.get((story_id, channel))
         if cached is not None and self._seen <= cached[0] * 1.05 + 1:
             return cached[1]
-        prefix = PREFIX[channel]
         values = self.stories_[story_id].channels[channel]
-        weights = self._idfs(prefix, values)
+        weights = self._idfs(channel, values)
         norm = (
             math.sqrt(sum((v * w) ** 2 for v, w in zip(values.values(), weights, strict=True)))
             or 1.0
@@ -259,7 +256,7 @@ class StoryClusterer:
         units, scaled = {}, {}
         for channel in CHANNELS:
             counts = feats[channel]
-            idfs = self._idfs(PREFIX[channel], counts)
+            idfs = self._idfs(channel, counts)
             raw = [(1.0 + math.log(c)) * i for c, i in zip(counts.values(), idfs, strict=True)]
             norm = math.sqrt(sum(v * v for v in raw)) or 1.0
             units[channel] = {t: v / norm for t, v in zip(counts, raw, strict=True)}
@@ -337,19 +334,17 @@ class StoryClusterer:
         """Count an article's terms into the document frequencies (``sign=-1``: take an article
         that left the active window out again)."""
         self.n_docs_ += sign
-        df, memo = self.df_, self._log_df
-        if len(memo) > 2 * len(df) + 100_000:  # terms looked up once, never counted
-            memo.clear()
         for channel in CHANNELS:
-            prefix = PREFIX[channel]
+            df, memo = self.df_[channel], self._log_df[channel]
+            if len(memo) > 2 * len(df) + 100_000:  # terms looked up once, never counted
+                memo.clear()
             for t in feats[channel]:
-                key = prefix + t
-                memo.pop(key, None)
-                n = df.get(key, 0) + sign
+                memo.pop(t, None)
+                n = df.get(t, 0) + sign
                 if n > 0:
-                    df[key] = n
+                    df[t] = n
                 else:
-                    df.pop(key, None)
+                    df.pop(t, None)
 
     def partial_fit(self, items: list[tuple[str, dict[str, Any]]]) -> StoryClusterer:
         for article_id, feats in items:
@@ -372,7 +367,7 @@ class StoryClusterer:
                 indptr.append(len(terms))
             vocab = dict(zip(dict.fromkeys(terms), itertools.count()))
             col = np.fromiter(map(vocab.__getitem__, terms), dtype=np.intp, count=len(terms))
-            idf = np.array(self._idfs(PREFIX[channel], vocab), dtype=float)
+            idf = np.array(self._idfs(channel, vocab), dtype=float)
             weight = (1.0 + np.log(np.array(counts, dtype=float))) * idf[col]
             x = np.zeros((n, len(vocab)))  # dense: a story has at most a few thousand terms
             x[np.repeat(np.arange(n), np.diff(indptr)), col] = weight

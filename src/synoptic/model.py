@@ -10,6 +10,7 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 ClaimStatus = Literal["agreed", "single", "conflict"]
@@ -57,7 +58,7 @@ class Article:
     def paragraphs(self) -> list[str]:
         return split_paragraphs(self.text)
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         return content_hash(self.title, self.text)
 
