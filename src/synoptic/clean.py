@@ -325,7 +325,7 @@ class TextCleaner:
 
     def _tail_start(self, title: str, items: list[tuple[str, str | None]]) -> int | None:
         """Index in ``items`` where the article ends and other content begins, if it does."""
-        head = set(content_terms(title))
+        head = [title]  # the title and first content lines (terms computed only if needed)
         seen_content = 0
         for i, (line, reason) in enumerate(items):
             if seen_content >= 2:
@@ -343,7 +343,7 @@ class TextCleaner:
             if reason is None and _wordcount(line) >= 8:
                 seen_content += 1
                 if seen_content <= 3:
-                    head.update(content_terms(line))
+                    head.append(line)
         return None
 
     @staticmethod
@@ -354,7 +354,8 @@ class TextCleaner:
         return start
 
     @staticmethod
-    def _unrelated(head: set[str], rest: list[str]) -> bool:
+    def _unrelated(head_lines: list[str], rest: list[str]) -> bool:
+        head = {t for line in head_lines for t in content_terms(line)}
         terms = [t for line in rest for t in set(content_terms(line))]
         if not terms:
             return True

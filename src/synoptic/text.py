@@ -181,8 +181,11 @@ def name_phrases(text: str) -> list[str]:
             tokens = tokens[1:]
         if not tokens:
             continue
-        at_start = bool(_SENTENCE_START.search(text, max(0, match.start() - 200), match.start()))
-        if len(tokens) == 1 and at_start and tokens[0].casefold() in lower_words:
+        if (
+            len(tokens) == 1
+            and tokens[0].casefold() in lower_words
+            and _SENTENCE_START.search(text, max(0, match.start() - 200), match.start())
+        ):
             continue
         name = " ".join(t.casefold() for t in tokens)
         if len(name) < 2 or name in STOPWORDS:
