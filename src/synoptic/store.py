@@ -218,8 +218,8 @@ def _migrate_5(conn: Connection) -> None:
 def _migrate_6(conn: Connection) -> None:
     """Version 6 recomputes every MinHash signature: shingles are hashed by
     :func:`synoptic.dedup.shingle_hashes` (vectorised) instead of SHA-1 each, so signatures made
-    before would never match new ones. Reads the stored texts in slices (about 3,000 articles
-    a second)."""
+    before would never match new ones. Reads the stored texts in slices (measured: 6,000
+    articles in 3.9 s on the 2-core development machine)."""
     from synoptic.dedup import Fingerprint, Fingerprinter  # they do not import the store
 
     fingerprinter = Fingerprinter()
