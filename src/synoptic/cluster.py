@@ -41,7 +41,8 @@ LATE_MERGE = 0.95
 CANDIDATE_TERMS = 25
 # Stories scored per article, those sharing the most strong terms first. Dev F1 is the same for
 # 5, 10, 20 and 50 (dev_clustering.py --max-candidates); on a 20k-article stream the story an
-# article joined was the first candidate 99.6% of the time and among the first five 99.99%.
+# article joined was the first candidate 99.6% of the time and among the first five 99.99%
+# (held-out cost, measured after the choice: docs/benchmarks.md).
 MAX_CANDIDATES = 10
 # A story is checked for two events in one when it reaches one of these sizes (log-spaced: the
 # check compares every pair of members). It splits when its two most distinct halves would join
@@ -355,7 +356,7 @@ class StoryClusterer:
         """The symmetric matrix of join probabilities between articles (their features)."""
         n = len(members)
         # A one-article story's weights are the article's own, so each channel's similarity
-        # of two members is the cosine of their tf-idf vectors: one sparse product per channel.
+        # of two members is the cosine of their tf-idf vectors: one matrix product per channel.
         features: dict[str, np.ndarray] = {}
         for channel in CHANNELS:
             terms: list[str] = []

@@ -106,7 +106,8 @@ class Fingerprinter:
         self.scheme = template.scheme
         if self.scheme != "affine32":
             raise SettingsError(
-                f"datasketch's default MinHash scheme is {self.scheme!r}, not affine32"
+                f"datasketch's default MinHash scheme is {self.scheme!r}; synoptic's "
+                "signatures need 'affine32' (datasketch 2.x)"
             )
         self._a, self._b = (p.astype(np.uint32) for p in template.permutations)
         self._empty = template.hashvalues.astype(np.uint32)

@@ -248,13 +248,19 @@ def _migrate_7(conn: Connection) -> None:
     if "active_day" not in {c["name"] for c in inspect(conn).get_columns("stories")}:
         conn.exec_driver_sql("ALTER TABLE stories ADD COLUMN active_day FLOAT")
         next(i for i in stories.indexes if i.name == "ix_stories_active_day").create(conn)
-    rows = conn.execute(select(stories.c.id, stories.c.centroid, stories.c.updated)).all()
-    for story_id, centroid, updated in rows:
-        conn.execute(
-            update(stories)
-            .where(stories.c.id == story_id)
-            .values(active_day=active_day(centroid, as_utc(updated) or now()))
-        )
+    ids = list(conn.execute(select(stories.c.id)).scalars())
+    for some in _chunks(ids):  # a slice of states in memory at a time, not the archive's
+        rows = conn.execute(
+            select(stories.c.id, stories.c.centroid, stories.c.updated).where(
+                stories.c.id.in_(some)
+            )
+        ).all()
+        for story_id, centroid, updated in rows:
+            conn.execute(
+                update(stories)
+                .where(stories.c.id == story_id)
+                .values(active_day=active_day(centroid, as_utc(updated) or now()))
+            )
 
 
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
