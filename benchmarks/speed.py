@@ -33,6 +33,21 @@ def _rate(n: int, work: Callable[[], object]) -> float:
     return n / (time.perf_counter() - started)
 
 
+def _worker_peaks_mb(engine: Engine) -> list[float]:
+    """Peak RSS of the engine's worker processes (Linux /proc; empty elsewhere)."""
+    pool = engine._workers._pool if engine._workers is not None else None
+    peaks = []
+    for pid in getattr(pool, "_processes", None) or {}:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        hwm = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+        if hwm is not None:
+            peaks.append(int(hwm.split()[1]) / 1024)
+    return peaks
+
+
 def steps(path: str, ingest_rate: float, n: int = 2000) -> None:
     """Docs/s of single steps on the stream's first ``n`` texts, one process."""
     with open(path, encoding="utf-8") as handle:
@@ -82,6 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     reader = Reader(max_bytes=10 * 1024 * 1024)
     rows = []
+    worker_peak: list[float] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
         Engine(
@@ -98,6 +114,7 @@ def main() -> None:
                 break
             t0 = time.perf_counter()
             report = engine.ingest_items(chunk)
+            worker_peak += _worker_peaks_mb(engine)
             elapsed = time.perf_counter() - t0
             total += len(chunk)
             rows.append(
@@ -121,6 +138,8 @@ def main() -> None:
             f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['peak_rss_mb']} | {r['stories']} |"
         )
     print(f"overall: {total} articles at {overall:.1f} articles/s")
+    if worker_peak:
+        print(f"largest worker process peak RSS: {max(worker_peak):.0f} MB")
     steps(args.stream, overall)
 
 
