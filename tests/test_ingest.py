@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from synoptic import Engine
+from synoptic.store import Store
 
 from .conftest import QUAKE_A, QUAKE_B
 
@@ -222,3 +224,35 @@ def test_worker_processes_give_the_same_stories(tmp_path: Path, parade_dir: Path
     assert eng._workers is not None and eng._workers._pool is not None
     eng.close()
     assert eng._workers._pool is None
+
+
+def test_restart_reads_only_ids_stored_since_the_saved_filter(
+    db_url: str, parade_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closing engine saves its filter of article ids with the sequence number it loaded at;
+    the next one streams only newer ids and still knows the old ones, also when another
+    engine stored articles in between."""
+    with Engine(db_url) as eng:
+        eng.ingest([parade_dir])
+    with Engine(db_url) as eng:  # loads (streams all 3 ids: the saved filter covers seq <= 0)
+        eng.ingest([parade_dir])
+    streamed: list[str] = []
+    original = Store.article_ids
+
+    def recording(self: Store, after_seq: int = 0) -> Iterator[str]:
+        for article_id in original(self, after_seq):
+            streamed.append(article_id)
+            yield article_id
+
+    monkeypatch.setattr(Store, "article_ids", recording)
+    first = Engine(db_url)
+    first._load()
+    assert streamed == []  # all three came from the saved filter
+    (tmp_path / "quake.txt").write_text(QUAKE_A)
+    with Engine(db_url) as other:  # another engine stores an article meanwhile
+        assert len(other.ingest([tmp_path / "quake.txt"]).new) == 1
+    first.close()  # saves a filter without that article, marked with the older sequence number
+    with Engine(db_url) as eng:
+        report = eng.ingest([parade_dir, tmp_path / "quake.txt"])
+        assert report.new == [] and len(report.duplicates) == 4
+        assert len(streamed) == 1  # the quake article, stored after the saved filter's mark

@@ -240,6 +240,19 @@ class SeenIds:
         mask = 0xFFFF_FFFF_FFFF_FFFF
         return [((x * m) & mask) >> self._shift for m in self._MULTIPLIERS]
 
+    def to_bytes(self) -> bytes:
+        return bytes(self._bits)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SeenIds | None:
+        """A filter saved by :meth:`to_bytes`; None when ``data`` is not one."""
+        bits = (len(data) * 8).bit_length() - 1
+        if len(data) < 8 or 1 << bits != len(data) * 8:
+            return None
+        seen = cls(bits)
+        seen._bits[:] = data
+        return seen
+
     def add(self, key: str) -> None:
         for p in self._positions(key):
             self._bits[p >> 3] |= 1 << (p & 7)

@@ -7,6 +7,7 @@ restart continues exactly where the last run stopped and a replay of the same in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 from collections.abc import Callable, Iterable
@@ -24,7 +25,7 @@ from synoptic.cluster import (
     StoryState,
 )
 from synoptic.dedup import Fingerprint, SeenIds, SyndicationIndex
-from synoptic.errors import InputRejected, NotFound, SettingsError
+from synoptic.errors import InputRejected, NotFound, SettingsError, StoreError
 from synoptic.extract import Extractor
 from synoptic.ingest import Reader
 from synoptic.model import (
@@ -89,10 +90,16 @@ class Engine:
         self._day_of: dict[str, float] = {}
         self._expiry: list[tuple[float, str]] = []
         self._seen = SeenIds()  # every stored article id, in fixed memory
+        self._seen_mark: int | None = None  # every article with seq <= this is in _seen
 
     def close(self) -> None:
         if self._workers is not None:
             self._workers.close()
+        if self._index is not None and self._seen_mark is not None:
+            # the next process streams only the ids stored after this one loaded; extra bits
+            # (articles of a failed batch) only cost a store lookup
+            with contextlib.suppress(StoreError):
+                self.store.save_seen_snapshot(self._seen_mark, self._seen.to_bytes())
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -119,9 +126,15 @@ class Engine:
             clusterer.restore_story(story_id, StoryState.from_json(centroid))
             self._members[story_id] = []
             self._active[story_id] = day
-        self._seen = SeenIds()
-        for article_id in self.store.article_ids():
+        # every stored id: the snapshot saved at the last close, then the ids stored after it
+        # (``mark`` is read first, so every id up to it is committed and streamed below)
+        mark = self.store.max_seq()
+        after, bits = self.store.seen_snapshot() or (0, b"")
+        saved = SeenIds.from_bytes(bits)
+        self._seen = saved or SeenIds()
+        for article_id in self.store.article_ids(after_seq=after if saved else 0):
             self._seen.add(article_id)
+        self._seen_mark = mark
         for row in self.store.fingerprint_rows(list(self._members)):
             day = _day(as_utc(row.published) or as_utc(row.ingested_at))
             if day < horizon:

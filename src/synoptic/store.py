@@ -36,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from synoptic.errors import NotFound, StoreError
 from synoptic.model import (
@@ -48,7 +48,7 @@ from synoptic.model import (
     split_paragraphs,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 metadata = MetaData()
 
@@ -189,6 +189,13 @@ feed_entries = Table(  # entries already handled, so a poll never fetches the sa
 )
 
 
+seen_snapshots = Table(  # the engine's filter of stored article ids, saved when it closes
+    "seen_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),  # every article with seq <= this is in ``bits``
+    Column("bits", LargeBinary, nullable=False),
+)
 briefs = Table(  # one row per brief version: which articles it covered and what it claimed
     "briefs",
     metadata,
@@ -263,6 +270,11 @@ def _migrate_7(conn: Connection) -> None:
             )
 
 
+def _migrate_8(conn: Connection) -> None:
+    """Version 8 adds ``seen_snapshots`` (created by create_all): a restart streams only the
+    article ids stored since the snapshot, not the archive's."""
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _migrate_2,
     3: _migrate_3,
@@ -270,6 +282,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: _migrate_5,
     6: _migrate_6,
     7: _migrate_7,
+    8: _migrate_8,
 }
 
 
@@ -887,12 +900,30 @@ class Store:
             for r in conn.execute(stmt.execution_options(yield_per=1000)):
                 yield r.id, r.centroid, float(r.active_day)
 
-    def article_ids(self) -> Iterator[str]:
-        """Every stored article id, streamed."""
+    def article_ids(self, after_seq: int = 0) -> Iterator[str]:
+        """The ids of the articles stored after ``after_seq`` (all by default), streamed."""
+        stmt = select(articles.c.id).where(articles.c.seq > after_seq)
         with self.engine.connect() as conn:
-            yield from conn.execute(
-                select(articles.c.id).execution_options(yield_per=5000)
-            ).scalars()
+            yield from conn.execute(stmt.execution_options(yield_per=5000)).scalars()
+
+    def max_seq(self) -> int:
+        """The newest article's sequence number (0 for an empty store)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(articles.c.seq))).scalar() or 0)
+
+    def seen_snapshot(self) -> tuple[int, bytes] | None:
+        """The saved filter of article ids: (the seq it covers up to, its bytes), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(seen_snapshots.c.seq, seen_snapshots.c.bits)).first()
+            return None if row is None else (int(row.seq), bytes(row.bits))
+
+    def save_seen_snapshot(self, seq: int, bits: bytes) -> None:
+        try:
+            with self.transaction() as conn:
+                conn.execute(seen_snapshots.delete())
+                conn.execute(seen_snapshots.insert().values(id=1, seq=seq, bits=bits))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot save the filter of article ids: {exc}") from exc
 
     def fingerprint_rows(self, story_ids: list[str]) -> Iterator[Any]:
         """The fingerprints of these stories' articles (each story's oldest first), with what
