@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DB ?= sqlite:///synoptic.db
 DATASETS ?= ../shared/datasets
 
-.PHONY: run test lint format bench serve browser clean
+.PHONY: run test lint format bench bench-speed serve browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ bench: $(STAMP)  ## clustering and brief quality vs peers on the public datasets
 		--multinews $(DATASETS)/multinews/sample_validation.csv
 	$(BIN)/python benchmarks/briefs.py --multinews $(DATASETS)/multinews/sample_validation.csv
 	$(BIN)/python benchmarks/entities.py --ecbplus $(DATASETS)/ecbplus/ECB+
+
+STREAM ?= /tmp/synoptic-stream-100k.jsonl
+
+bench-speed: $(STAMP)  ## ingest speed on a 100k-article stream built from the datasets (~20 min)
+	test -s $(STREAM) || $(BIN)/python benchmarks/make_stream.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
+		--multinews $(DATASETS)/multinews/sample_validation.csv --n 100000 --days 300 --life 10 \
+		--out $(STREAM)
+	$(BIN)/python benchmarks/speed.py $(STREAM) --chunk 10000
+	$(BIN)/python benchmarks/speed.py $(STREAM) --chunk 10000 --workers 2
 
 serve: $(STAMP)  ## the web page and JSON API on http://127.0.0.1:8000
 	$(BIN)/synoptic serve --db $(DB)
