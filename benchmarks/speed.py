@@ -1,7 +1,9 @@
 """Ingest speed on a generated stream of pre-extracted JSONL (see make_stream.py): articles per
-second, time per article over successive chunks (is it flat?), and peak memory; then, on the
-first 2,000 texts of the same stream, the single steps a user could time instead (datasketch's
-default MinHash, synoptic's vectorised MinHash, scikit-learn's TF-IDF), as ratios to ingest.
+second, time per article over successive chunks (is it flat?), and peak memory; how long a new
+engine takes to load the finished store's state (restart), with and without the id filter the
+last one saved; then, on the first 2,000 texts of the same stream, the single steps a user could
+time instead (datasketch's default MinHash, synoptic's vectorised MinHash, scikit-learn's
+TF-IDF), as ratios to ingest.
 
     python benchmarks/make_stream.py ... --n 30000 --out /tmp/stream.jsonl
     python benchmarks/speed.py /tmp/stream.jsonl --chunk 5000
@@ -24,6 +26,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from synoptic import Engine, Settings
 from synoptic.dedup import Fingerprinter, shingle_hashes, word_hashes
 from synoptic.ingest import Reader
+from synoptic.store import Store, seen_snapshots
 from synoptic.text import words
 
 
@@ -95,15 +98,32 @@ def main() -> None:
         "--workers", type=int, default=1, help="extraction/fingerprint processes (Settings)"
     )
     args = parser.parse_args()
-    reader = Reader(max_bytes=10 * 1024 * 1024)
-    rows = []
+    rows: list[dict[str, float]] = []
     worker_peak: list[float] = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        Engine(
-            settings=Settings(db_url=f"sqlite:///{Path(tmp) / 'speed.db'}", workers=args.workers)
-        ) as engine,
-    ):
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'speed.db'}"
+        total, overall = ingest(url, args, rows, worker_peak)
+        restarts = restart(url)
+    print("| articles | articles/s (chunk) | ms/article | peak RSS MB | stories in memory |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['peak_rss_mb']} | {r['stories']} |"
+        )
+    print(f"overall: {total} articles at {overall:.1f} articles/s")
+    if worker_peak:
+        print(f"largest worker process peak RSS: {max(worker_peak):.0f} MB")
+    for line in restarts:
+        print(line)
+    steps(args.stream, overall)
+
+
+def ingest(
+    url: str, args: argparse.Namespace, rows: list[dict[str, float]], worker_peak: list[float]
+) -> tuple[int, float]:
+    """Ingest the stream in chunks, one table row per chunk; (articles, overall articles/s)."""
+    reader = Reader(max_bytes=10 * 1024 * 1024)
+    with Engine(settings=Settings(db_url=url, workers=args.workers)) as engine:
         items = reader.read([args.stream])
         if args.limit:
             items = itertools.islice(items, args.limit)
@@ -130,17 +150,29 @@ def main() -> None:
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
-        overall = total / (time.perf_counter() - started)
-    print("| articles | articles/s (chunk) | ms/article | peak RSS MB | stories in memory |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['peak_rss_mb']} | {r['stories']} |"
-        )
-    print(f"overall: {total} articles at {overall:.1f} articles/s")
-    if worker_peak:
-        print(f"largest worker process peak RSS: {max(worker_peak):.0f} MB")
-    steps(args.stream, overall)
+        return total, total / (time.perf_counter() - started)
+
+
+def restart(url: str) -> list[str]:
+    """A new engine loading the finished store's learned state: with the id filter the last
+    engine saved at close, then with it deleted (every stored id streamed again)."""
+    lines = []
+    for saved in (True, False):
+        if not saved:
+            store = Store(url)
+            with store.transaction() as conn:
+                conn.execute(seen_snapshots.delete())
+            store.close()
+        started = time.perf_counter()
+        with Engine(url) as engine:
+            engine._load()
+            elapsed = time.perf_counter() - started
+            lines.append(
+                f"restart, {'with' if saved else 'without'} the saved id filter: {elapsed:.1f} s "
+                f"({len(engine._clusterer.stories_) if engine._clusterer else 0} stories, "
+                f"{len(engine._story_of)} articles in memory)"
+            )
+    return lines
 
 
 if __name__ == "__main__":

@@ -90,7 +90,12 @@ def test_fingerprint_bytes_round_trip(paragraphs: list[str]) -> None:
     fp = index.fingerprint(Article(id="a_x", title="t", text=body))
     doc, paras = fp.to_bytes()
     back = Fingerprint.from_bytes(
-        fp.content_hash, doc, paras, list(fp.paragraph_words), seed=index.seed, scheme=index.scheme
+        fp.content_hash,
+        doc,
+        paras,
+        list(fp.paragraph_words),
+        seed=index.fingerprinter.seed,
+        scheme=index.fingerprinter.scheme,
     )
     assert back.doc == fp.doc
     assert back.paragraphs == fp.paragraphs

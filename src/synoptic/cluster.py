@@ -64,7 +64,8 @@ INTERACTIONS = {
 }
 MODEL_INPUTS = FEATURES + tuple(INTERACTIONS)
 CHANNELS = ("body", "title", "entities", "numbers")
-PREFIX = {"body": "", "title": "t:", "entities": "e:", "numbers": "n:"}
+# Keys of the inverted index (term -> stories): body terms as they are, names prefixed.
+POSTED = {"body": "", "entities": "e:"}
 
 
 def _top(counts: dict[str, float], n: int) -> dict[str, float]:
@@ -269,7 +270,7 @@ class StoryClusterer:
         """Stories sharing the article's strongest terms and names (by tf-idf weight)."""
 
         def strongest(channel: str, n: int) -> list[str]:
-            prefix, weight = PREFIX[channel], units[channel]
+            prefix, weight = POSTED[channel], units[channel]
             return [prefix + t for t in sorted(weight, key=weight.__getitem__, reverse=True)[:n]]
 
         keys = strongest("body", CANDIDATE_TERMS) + strongest("entities", 10)
@@ -432,4 +433,4 @@ class StoryClusterer:
 
     @staticmethod
     def _posting_keys(state: StoryState) -> set[str]:
-        return {*state.channels["body"], *("e:" + e for e in state.channels["entities"])}
+        return {prefix + t for channel, prefix in POSTED.items() for t in state.channels[channel]}

@@ -100,7 +100,6 @@ class Fingerprinter:
     processes make their own."""
 
     def __init__(self, *, num_perm: int = 128, seed: int = 1) -> None:
-        self.num_perm = num_perm
         self.seed = seed
         template = MinHash(num_perm=num_perm, seed=seed)
         self.scheme = template.scheme
@@ -128,12 +127,9 @@ class Fingerprinter:
         return LeanMinHash(seed=self.seed, hashvalues=values, scheme=self.scheme)
 
     def fingerprint(self, article: Article) -> Fingerprint:
-        doc, paras, counts = self.of_paragraphs(article.paragraphs)
-        return Fingerprint(article.content_hash, doc, paras, counts)
+        return self.of_paragraphs(article.content_hash, article.paragraphs)
 
-    def of_paragraphs(
-        self, paragraphs: list[str]
-    ) -> tuple[LeanMinHash, tuple[LeanMinHash, ...], tuple[int, ...]]:
+    def of_paragraphs(self, content_hash: str, paragraphs: list[str]) -> Fingerprint:
         """The whole text's signature, each long-enough paragraph's, and their word counts."""
         paras: list[LeanMinHash] = []
         counts: list[int] = []
@@ -145,7 +141,8 @@ class Fingerprinter:
                 paras.append(self.signature(shingle_hashes(hashes, 3)))
                 counts.append(len(hashes))
         whole = np.concatenate(every) if every else np.zeros(0, dtype=np.uint32)
-        return self.signature(shingle_hashes(whole, 5)), tuple(paras), tuple(counts)
+        doc = self.signature(shingle_hashes(whole, 5))
+        return Fingerprint(content_hash, doc, tuple(paras), tuple(counts))
 
 
 class SyndicationIndex:
@@ -156,7 +153,6 @@ class SyndicationIndex:
             raise SettingsError(f"duplicate threshold must be between 0.5 and 1, got {threshold}")
         self.threshold = threshold
         self.fingerprinter = Fingerprinter(num_perm=num_perm, seed=seed)
-        self.seed, self.scheme = seed, self.fingerprinter.scheme
         self.paragraph_threshold = max(0.2, threshold - 0.35)
         self.coverage = 0.5
         self.docs_ = MinHashLSH(threshold=threshold, num_perm=num_perm)

@@ -145,8 +145,8 @@ class Engine:
                 row.doc_sig,
                 row.para_sigs,
                 list(row.para_words),
-                seed=index.seed,
-                scheme=index.scheme,
+                seed=index.fingerprinter.seed,
+                scheme=index.fingerprinter.scheme,
             )
             index.add(row.article_id, fp)
         # document frequencies over the active window's articles
