@@ -6,11 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
 
 from synoptic import Engine
 from synoptic.cli import app
-from synoptic.cluster import MODEL_INPUTS, ClusterModel, StoryClusterer, article_features
+from synoptic.cluster import (
+    CHANNELS,
+    MODEL_INPUTS,
+    ClusterModel,
+    MemberMatrix,
+    StoryClusterer,
+    article_features,
+)
 from synoptic.errors import SettingsError
 from synoptic.model import Article, Document, article_id
 from synoptic.settings import Settings
@@ -221,11 +229,31 @@ def test_a_story_of_two_events_splits_in_two() -> None:
     clusterer = StoryClusterer()
     for feats in chile + japan:
         clusterer.commit(feats, clusterer.assign("x", feats))
-    mixed = [chile[0], japan[0], chile[1], japan[1], chile[2], japan[2]]
-    found = clusterer.split_of(mixed)
+
+    def matrix(members: list[dict]) -> MemberMatrix:
+        grown = MemberMatrix()
+        for i, feats in enumerate(members):
+            grown.add(clusterer, f"a{i}", feats)
+        return grown
+
+    mixed = matrix([chile[0], japan[0], chile[1], japan[1], chile[2], japan[2]])
+    found = clusterer.split_of(mixed.p)
     assert found is not None and found.stay == [0, 2, 4] and found.leave == [1, 3, 5]
     assert found.probability < clusterer.split_threshold
-    assert clusterer.split_of(chile + chile) is None  # one event: no split
+    assert clusterer.split_of(matrix(chile + chile).p) is None  # one event: no split
+    # a refreshed matrix scores each pair as the model scores two one-article stories
+    fresh = matrix([chile[0], japan[0], chile[1]])
+    fresh.refresh(clusterer)
+    units = [clusterer.vectors(f)[0] for f in (chile[0], japan[0], chile[1])]
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        cosines = {
+            c: sum(v * units[j][c].get(t, 0.0) for t, v in units[i][c].items()) for c in CHANNELS
+        }
+        expected = clusterer.model.probability({**cosines, "time": 0.0, "has_time": 0.0})
+        assert abs(fresh.p[i, j] - expected) < 1e-9 and fresh.p[j, i] == fresh.p[i, j]
+    # a subset is the matrix grown from those members alone
+    part = mixed.subset(["a1", "a2", "a5"])
+    assert np.array_equal(part.p, matrix([japan[0], chile[1], japan[2]]).p)
 
 
 def test_engine_splits_an_early_merge_and_keeps_the_halves_apart(db_url: str) -> None:

@@ -45,11 +45,12 @@ CANDIDATE_TERMS = 25
 # article joined was the first candidate 99.6% of the time and among the first five 99.99%
 # (held-out cost, measured after the choice: docs/benchmarks.md).
 MAX_CANDIDATES = 10
-# A story is checked for two events in one when it reaches one of these sizes (log-spaced: the
-# check compares every pair of members). It splits when its two most distinct halves would join
-# each other with a probability below the join threshold moved up by SPLIT_MARGIN logits.
-SPLIT_CHECKS = frozenset({6, 8, 11, 15, 20, 27, 36, 48, 64})
+# A story is checked for two events in one each time it grows, from 2 * SPLIT_MIN articles up
+# to SPLIT_MAX (its MemberMatrix grows by one row per article, so a check rarely costs every
+# pair). It splits when its two most distinct halves would join each other with a
+# probability below the join threshold moved up by SPLIT_MARGIN logits.
 SPLIT_MIN = 3  # articles on each side of a split
+SPLIT_MAX = 64
 # Weighted linkage (WPGMA): average linkage's two-way cut tends to peel off one outlier, which
 # SPLIT_MIN then refuses, so two merged events were never split (chosen on dev, with the margin).
 SPLIT_LINKAGE = "weighted"
@@ -179,6 +180,8 @@ class Assignment:
     runner_up: str | None
     state: StoryState  # the story after this article joins
     runner_up_score: float = 0.0
+    # the article's unit tf-idf vectors per channel (split checks compare it by them)
+    units: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class StoryClusterer:
@@ -282,15 +285,18 @@ class StoryClusterer:
         ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
         return [s for s, _ in ranked[:MAX_CANDIDATES]]
 
-    def score(self, feats: dict[str, Any]) -> list[tuple[float, str, dict[str, float]]]:
-        """(probability, story id, features) for each candidate story, best first."""
+    def score(
+        self, feats: dict[str, Any]
+    ) -> tuple[list[tuple[float, str, dict[str, float]]], dict[str, dict[str, float]]]:
+        """(probability, story id, features) for each candidate story, best first; and the
+        article's unit vectors."""
         units, vectors = self.vectors(feats)
         scored = []
         for story_id in self.candidates(units):
             f = self.features(vectors, feats["day"], story_id)
             scored.append((self.model.probability(f), story_id, f))
         scored.sort(key=lambda x: (-x[0], x[1]))
-        return scored
+        return scored, units
 
     # -- assignment ---------------------------------------------------------------------------
 
@@ -303,7 +309,8 @@ class StoryClusterer:
         excluded: frozenset[str] = frozenset(),
     ) -> Assignment:
         """Where an article goes. Pure: nothing is learned until :meth:`commit`."""
-        scored = [s for s in self.score(feats) if s[1] not in excluded]
+        every, units = self.score(feats)
+        scored = [s for s in every if s[1] not in excluded]
         runner_up: str | None
         if forced is not None and forced in self.stories_:
             story_id, new = forced, False
@@ -324,7 +331,14 @@ class StoryClusterer:
         state = self.stories_.get(story_id, StoryState()).joined(feats)
         runner_score = next((s[0] for s in scored if s[1] == runner_up), 0.0)
         return Assignment(
-            story_id, round(score, 4), new, parts, runner_up, state, round(runner_score, 4)
+            story_id,
+            round(score, 4),
+            new,
+            parts,
+            runner_up,
+            state,
+            round(runner_score, 4),
+            units,
         )
 
     def commit(self, feats: dict[str, Any], assignment: Assignment) -> None:
@@ -354,46 +368,14 @@ class StoryClusterer:
             self.commit(feats, self.assign(article_id, feats))
         return self
 
-    def pairwise(self, members: list[dict[str, Any]]) -> np.ndarray:
-        """The symmetric matrix of join probabilities between articles (their features)."""
-        n = len(members)
-        # A one-article story's weights are the article's own, so each channel's similarity
-        # of two members is the cosine of their tf-idf vectors: one matrix product per channel.
-        features: dict[str, np.ndarray] = {}
-        for channel in CHANNELS:
-            terms: list[str] = []
-            counts: list[float] = []
-            indptr = [0]
-            for feats in members:
-                terms.extend(feats[channel])
-                counts.extend(feats[channel].values())
-                indptr.append(len(terms))
-            vocab = dict(zip(dict.fromkeys(terms), itertools.count()))
-            col = np.fromiter(map(vocab.__getitem__, terms), dtype=np.intp, count=len(terms))
-            idf = np.array(self._idfs(channel, vocab), dtype=float)
-            weight = (1.0 + np.log(np.array(counts, dtype=float))) * idf[col]
-            x = np.zeros((n, len(vocab)))  # dense: a story has at most a few thousand terms
-            x[np.repeat(np.arange(n), np.diff(indptr)), col] = weight
-            x /= np.maximum(np.linalg.norm(x, axis=1), 1e-12)[:, None]
-            features[channel] = x @ x.T
-        days = np.array([np.nan if f["day"] is None else f["day"] for f in members])
-        known = ~np.isnan(days)
-        both = known[:, None] & known[None, :]
-        gap = np.abs(np.nan_to_num(days)[:, None] - np.nan_to_num(days)[None, :])
-        features["time"] = np.where(both, np.exp(-gap / 3.0), 0.0)
-        features["has_time"] = both.astype(float)
-        p = self.model.probabilities(features)
-        return np.asarray((p + p.T) / 2)
-
-    def split_of(self, members: list[dict[str, Any]]) -> Split | None:
-        """Whether a story's members (their features, oldest first) are two events: the two
-        groups that clustering the pairwise join probabilities (SPLIT_LINKAGE) finds, when
-        each has at least SPLIT_MIN articles and they would join each other with a mean
-        probability below ``split_threshold``. Pure."""
-        n = len(members)
-        if n < 2 * SPLIT_MIN:
-            return None
-        p = self.pairwise(members)
+    def split_of(self, p: np.ndarray) -> Split | None:
+        """Whether a story whose members join each other with probabilities ``p`` (a
+        :class:`MemberMatrix`'s, oldest first) is two events: the two groups that clustering
+        ``p`` (SPLIT_LINKAGE) finds, when each has at least SPLIT_MIN articles and they would
+        join each other with a mean probability below ``split_threshold``. Pure."""
+        n = len(p)
+        if n < 2 * SPLIT_MIN or p.min() >= self.split_threshold:
+            return None  # (the halves' mean cannot be below the threshold if no pair is)
         distance = 1.0 - p
         np.fill_diagonal(distance, 0.0)
         tree = linkage(squareform(distance, checks=False), SPLIT_LINKAGE)
@@ -434,3 +416,113 @@ class StoryClusterer:
     @staticmethod
     def _posting_keys(state: StoryState) -> set[str]:
         return {prefix + t for channel, prefix in POSTED.items() for t in state.channels[channel]}
+
+
+class MemberMatrix:
+    """The join probabilities between a story's members (those in memory, oldest first), for
+    split checks at every size. Computing them all again after each new member would cost
+    every pair; instead the matrix grows by one row: the new article's unit vectors (today's
+    idf) against the members' unit vectors as of the last refresh. Like the story norms, those
+    are refreshed, and every pair scored again, once the stream has grown by 5% since (often
+    while the stream is young and the idf still moves, rarely later). Per channel the members'
+    terms are flat arrays of story-local ids, so a row is one ``bincount`` per channel."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.p = np.zeros((0, 0))
+        self._days: list[float] = []  # NaN: no publication date
+        self._refreshed_at = -1  # clusterer._seen at the last refresh
+        self._terms: dict[str, list[str]] = {c: [] for c in CHANNELS}  # local id -> term
+        self._vocab: dict[str, dict[str, int]] = {c: {} for c in CHANNELS}  # term -> local id
+        self._cols = {c: np.zeros(0, dtype=np.intp) for c in CHANNELS}
+        self._raw = {c: np.zeros(0) for c in CHANNELS}  # sublinear term frequency
+        self._unit = {c: np.zeros(0) for c in CHANNELS}  # unit tf-idf as of the last refresh
+        self._seg = {c: np.zeros(0, dtype=np.intp) for c in CHANNELS}  # member of each entry
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(
+        self,
+        clusterer: StoryClusterer,
+        article_id: str,
+        feats: dict[str, Any],
+        units: dict[str, dict[str, float]] | None = None,
+    ) -> None:
+        """A new member: its features, and its unit vectors if the caller has them."""
+        n = len(self.ids)
+        if units is None:
+            units = clusterer.vectors(feats)[0]
+        features: dict[str, np.ndarray] = {}
+        for c in CHANNELS:
+            vocab, terms, counts = self._vocab[c], self._terms[c], feats[c]
+            unseen = [t for t in counts if t not in vocab]
+            vocab.update(zip(unseen, itertools.count(len(terms))))
+            terms.extend(unseen)
+            cols = np.fromiter(map(vocab.__getitem__, counts), dtype=np.intp, count=len(counts))
+            unit = np.fromiter(units[c].values(), dtype=float, count=len(counts))
+            query = np.zeros(len(terms))
+            query[cols] = unit
+            products = self._unit[c] * query[self._cols[c]]
+            features[c] = np.bincount(self._seg[c], weights=products, minlength=n)[:n]
+            raw = 1.0 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))
+            self._cols[c] = np.concatenate((self._cols[c], cols))
+            self._raw[c] = np.concatenate((self._raw[c], raw))
+            self._unit[c] = np.concatenate((self._unit[c], unit))
+            self._seg[c] = np.concatenate((self._seg[c], np.full(len(cols), n, dtype=np.intp)))
+        day = np.nan if feats["day"] is None else feats["day"]
+        days = np.array(self._days)
+        both = ~np.isnan(days) & (not np.isnan(day))
+        features["time"] = np.where(both, np.exp(-np.abs(np.nan_to_num(days) - day) / 3.0), 0.0)
+        features["has_time"] = both.astype(float)
+        row = clusterer.model.probabilities(features) if n else np.zeros(0)
+        p = np.ones((n + 1, n + 1))
+        p[:n, :n] = self.p
+        p[n, :n] = p[:n, n] = row
+        self.p = p
+        self.ids.append(article_id)
+        self._days.append(day)
+        if clusterer._seen > self._refreshed_at * 1.05 + 1:
+            self.refresh(clusterer)
+
+    def refresh(self, clusterer: StoryClusterer) -> None:
+        """Every member's unit vectors from today's idf, and every pair scored again."""
+        n = len(self.ids)
+        features: dict[str, np.ndarray] = {}
+        for c in CHANNELS:
+            idf = np.array(clusterer._idfs(c, self._terms[c]), dtype=float)
+            weight = self._raw[c] * idf[self._cols[c]]
+            norms = np.sqrt(np.bincount(self._seg[c], weights=weight * weight, minlength=n))
+            self._unit[c] = weight / np.where(norms > 0, norms, 1.0)[self._seg[c]]
+            x = np.zeros((n, len(self._terms[c])))  # dense: a story has a few thousand terms
+            x[self._seg[c], self._cols[c]] = self._unit[c]
+            features[c] = x @ x.T
+        days = np.array(self._days)
+        known = ~np.isnan(days)
+        both = known[:, None] & known[None, :]
+        gap = np.abs(np.nan_to_num(days)[:, None] - np.nan_to_num(days)[None, :])
+        features["time"] = np.where(both, np.exp(-gap / 3.0), 0.0)
+        features["has_time"] = both.astype(float)
+        self.p = clusterer.model.probabilities(features)
+        np.fill_diagonal(self.p, 1.0)
+        self._refreshed_at = clusterer._seen
+
+    def subset(self, article_ids: list[str]) -> MemberMatrix:
+        """The matrix of some members (in this matrix's order)."""
+        where = {a: i for i, a in enumerate(self.ids)}
+        keep = np.array([where[a] for a in article_ids], dtype=np.intp)
+        renumber = np.full(len(self.ids), -1, dtype=np.intp)
+        renumber[keep] = np.arange(len(keep))
+        out = MemberMatrix()
+        out.ids = [self.ids[i] for i in keep]
+        out.p = self.p[np.ix_(keep, keep)]
+        out._days = [self._days[i] for i in keep]
+        out._refreshed_at = self._refreshed_at
+        for c in CHANNELS:
+            mask = renumber[self._seg[c]] >= 0
+            # terms no member has any more stay in the vocabulary: harmless, dropped on rebuild
+            out._terms[c], out._vocab[c] = list(self._terms[c]), dict(self._vocab[c])
+            for name in ("_cols", "_raw", "_unit"):
+                getattr(out, name)[c] = getattr(self, name)[c][mask]
+            out._seg[c] = renumber[self._seg[c][mask]]
+        return out

@@ -18,9 +18,11 @@ from typing import IO, Any
 
 from synoptic.brief import BriefWriter, story_headline
 from synoptic.cluster import (
-    SPLIT_CHECKS,
+    SPLIT_MAX,
+    SPLIT_MIN,
     Assignment,
     ClusterModel,
+    MemberMatrix,
     StoryClusterer,
     StoryState,
 )
@@ -82,6 +84,8 @@ class Engine:
         self._pending: list[StoredArticle] = []
         self._active: dict[str, float] = {}  # story -> day of its newest article (active window)
         self._members: dict[str, list[str]] = {}  # story -> its articles held in memory
+        # story -> its members' join probabilities, for split checks (stories up to SPLIT_MAX)
+        self._matrices: dict[str, MemberMatrix] = {}
         self._clock = 0.0  # newest day seen
         self._evicted_at = 0.0
         # the active window's articles: story, syndication group, day; oldest first in _expiry
@@ -119,7 +123,7 @@ class Engine:
         clusterer = StoryClusterer(
             merge_eagerness=self.settings.merge_eagerness, model=self.cluster_model
         )
-        self._active, self._members = {}, {}
+        self._active, self._members, self._matrices = {}, {}, {}
         self._clock = max(self._clock, self.store.latest_day() or self._clock)
         horizon = self._clock - self.settings.window_days
         for story_id, centroid, day in self.store.story_states(since=horizon):
@@ -257,7 +261,7 @@ class Engine:
         self._active[assignment.story_id] = max(self._active.get(assignment.story_id, day), day)
         self._clock = max(self._clock, day)
         self._late_merge(assignment)
-        self._maybe_split(self._story_of[article.id])
+        self._maybe_split(self._story_of[article.id], article.id, terms, assignment.units)
         if self._clock - self._evicted_at >= 1.0:
             self._evict()
         return membership
@@ -296,9 +300,13 @@ class Engine:
             self._day_of.pop(article_id, None)
         for story_id, gone in by_story.items():
             self._members[story_id] = [a for a in self._members[story_id] if a not in gone]
+            matrix = self._matrices.get(story_id)
+            if matrix is not None:
+                self._matrices[story_id] = matrix.subset([a for a in matrix.ids if a not in gone])
         for story_id in idle:
             clusterer.drop_story(story_id)
             self._members.pop(story_id, None)
+            self._matrices.pop(story_id, None)
             del self._active[story_id]
         self._evicted_at = self._clock
 
@@ -334,6 +342,8 @@ class Engine:
         )
         clusterer.drop_story(gone)
         clusterer.restore_story(keep, StoryState.from_json(states[keep]))
+        for story_id in (keep, gone):  # rebuilt from the stored vectors at the next check
+            self._matrices.pop(story_id, None)
         held = self._members.pop(gone, [])
         for article_id in held:
             self._story_of[article_id] = keep
@@ -342,31 +352,47 @@ class Engine:
             self._active.get(keep, self._clock), self._active.pop(gone, self._clock)
         )
 
-    def _maybe_split(self, story_id: str) -> None:
-        """At the sizes in SPLIT_CHECKS, split a story that has become two events (an early
-        article of the second event joined the first, and its followers came after it). The
-        newer event moves to a new story, kept apart from the old one like a user's split;
-        syndication groups move whole. Stories a user merged or split are left alone."""
+    def _maybe_split(
+        self,
+        story_id: str,
+        article_id: str,
+        feats: dict[str, Any],
+        units: dict[str, dict[str, float]],
+    ) -> None:
+        """Each time a story of 2 * SPLIT_MIN to SPLIT_MAX articles (counting those that left
+        memory) grows, split it if it has become two events (an early article of the second
+        event joined the first, and its followers came after it). The newer event moves to a
+        new story, kept apart from the old one like a user's split; syndication groups move
+        whole. Stories a user merged or split are left alone."""
         clusterer = self._clusterer
-        members = self._members.get(story_id, [])
-        # the story's size counts the articles that left memory too: each size is checked once
         state = clusterer.stories_.get(story_id) if clusterer is not None else None
-        if clusterer is None or state is None or state.size not in SPLIT_CHECKS:
+        if clusterer is None or state is None or state.size > SPLIT_MAX:
+            self._matrices.pop(story_id, None)
             return
         if self._corrected is None:
             self._corrected = self.store.corrected_stories()
         if story_id in self._corrected:
             return
-        feats = self._member_features(story_id)
-        if feats is None:
+        members = self._members.get(story_id, [])
+        matrix = self._matrices.get(story_id)
+        if members == [article_id]:  # a new story
+            matrix = MemberMatrix()
+        if matrix is not None and matrix.ids == members[:-1] and members[-1:] == [article_id]:
+            matrix.add(clusterer, article_id, feats, units)
+        else:  # a restart or a merge since the last check
+            matrix = self._member_matrix(members)
+            if matrix is None:
+                return
+        self._matrices[story_id] = matrix
+        if state.size < 2 * SPLIT_MIN:
             return
-        found = clusterer.split_of(feats)
+        found = clusterer.split_of(matrix.p)
         if found is None:
             return
         self._flush()  # the split moves stored rows
         votes: dict[str, int] = {}
-        for i, article_id in enumerate(members):
-            group = self._group_of.get(article_id, article_id)
+        for i, member in enumerate(members):
+            group = self._group_of.get(member, member)
             votes[group] = votes.get(group, 0) + (1 if i in found.leave else -1)
         leaving = [a for a in members if votes[self._group_of.get(a, a)] > 0]
         if not leaving or len(leaving) == len(members):
@@ -399,21 +425,28 @@ class Engine:
         gone = set(leaving)
         self._members[story_id] = [a for a in members if a not in gone]
         self._members[new_id] = leaving
-        for article_id in leaving:
-            self._story_of[article_id] = new_id
+        for sid in (story_id, new_id):
+            self._matrices[sid] = matrix.subset(self._members[sid])
+        for member in leaving:
+            self._story_of[member] = new_id
         self._active[new_id] = self._active.get(story_id, self._clock)
         self._separated().add(frozenset((story_id, new_id)))
 
-    def _member_features(self, story_id: str) -> list[dict[str, Any]] | None:
-        """The clustering features of an active story's articles, oldest first (None when some
-        are missing)."""
-        members = self._members.get(story_id, [])
+    def _member_matrix(self, members: list[str]) -> MemberMatrix | None:
+        """A story's MemberMatrix built from its members' stored features, oldest first (None
+        when some are missing)."""
+        clusterer = self._clusterer
+        assert clusterer is not None
         wanted = set(members)
         feats = {p.article.id: p.terms for p in self._pending if p.article.id in wanted}
         feats.update(self.store.features_of([a for a in members if a not in feats]))
         if len(feats.keys() & wanted) < len(wanted):
             return None
-        return [feats[a] for a in members]
+        matrix = MemberMatrix()
+        for member in members:
+            matrix.add(clusterer, member, feats[member])
+        matrix.refresh(clusterer)
+        return matrix
 
     def _separated(self) -> set[frozenset[str]]:
         if self._separations is None:
@@ -434,6 +467,7 @@ class Engine:
     def _forget_state(self) -> None:
         """Learned state is reloaded from the store on next use (after a correction)."""
         self._index = self._clusterer = None
+        self._matrices.clear()
         self._separations = None
         self._corrected = None
         self._group_of.clear()
