@@ -274,3 +274,21 @@ def test_engine_splits_an_early_merge_and_keeps_the_halves_apart(db_url: str) ->
         assert moved and moved[0].parts["from"] == stories[1].id
     why = CliRunner().invoke(app, ["story", stories[0].id, "--why", "--db", db_url])
     assert why.exit_code == 0 and "split off from" in why.output
+
+
+def test_a_restart_mid_story_still_splits_it(db_url: str) -> None:
+    """The split check's member matrix is not stored: a new process rebuilds it from the stored
+    features and reaches the same stories as one uninterrupted run."""
+    eager = ClusterModel({**dict.fromkeys(MODEL_INPUTS, 0.0), "body": 10.0}, -3.0)
+    order = [t for pair in zip(_variants(QUAKE_A), _variants(QUAKE_B), strict=True) for t in pair]
+    docs = [Document(f"doc{i}", "text", text, {}) for i, text in enumerate(order)]
+    settings = Settings(db_url=db_url, merge_eagerness=0.9)
+    for part in (docs[:4], docs[4:]):  # the story holds 4 articles, both events, at the restart
+        with Engine(settings=settings, cluster_model=eager) as engine:
+            engine.ingest_items(part)
+    with Engine(settings=settings) as engine:
+        titles = sorted(sorted({a.title for a in s.articles}) for s in engine.stories())
+    assert titles == [
+        ["Deadly quake hits Japan's Noto peninsula"],
+        ["Strong earthquake strikes southern Chile"],
+    ]
