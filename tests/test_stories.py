@@ -4,6 +4,7 @@ corrections persisted, restarts continue, and --why explains."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -292,3 +293,29 @@ def test_a_restart_mid_story_still_splits_it(db_url: str) -> None:
         ["Deadly quake hits Japan's Noto peninsula"],
         ["Strong earthquake strikes southern Chile"],
     ]
+
+
+def test_an_article_older_than_the_window_is_reported_late(db_url: str, tmp_path: Path) -> None:
+    """Out-of-date-order input is clustered against what is still in memory only: the report
+    and the CLI say which articles arrived too late for the window and how to avoid it."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    reports = [(40, QUAKE_A), (0, QUAKE_B), (41, _variants(QUAKE_B)[1])]  # day 0 comes late
+    path = tmp_path / "archive.jsonl"
+    with path.open("w") as handle:
+        for day, text in reports:
+            title, body = text.strip().split("\n\n", 1)
+            published = (start + timedelta(days=day)).isoformat()
+            record = {"id": f"d{day}", "title": title, "text": body, "published": published}
+            handle.write(json.dumps(record) + "\n")
+    first = CliRunner().invoke(app, ["ingest", str(path), "--db", db_url])
+    assert first.exit_code == 0, first.output
+    said = " ".join(first.output.split())  # the console wraps long lines
+    assert "1 article(s) were published more than 30 days before" in said
+    assert "Ingest archives oldest first" in said
+    again = CliRunner().invoke(app, ["ingest", str(path), "--db", db_url, "--json"])
+    assert json.loads(again.stdout)["late"] == []  # nothing new, so nothing late
+    with Engine(db_url) as engine:  # a later process: the report names the late article
+        late = engine.ingest_items(
+            [Document("x", "text", QUAKE_B + "\n\nMore.", {"published": start.isoformat()})]
+        )
+        assert late.late == late.new and len(late.new) == 1

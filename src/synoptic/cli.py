@@ -160,6 +160,15 @@ def _ingest(eng: Engine, paths: list[str], *, quiet: bool) -> IngestReport:
     with _progress(not quiet and err.is_terminal) as step:
         report = eng.ingest(paths, stdin=stdin, progress=step)
     _report_rejections(report.rejected)
+    if report.late:
+        days = eng.settings.window_days
+        err.print(
+            f"[yellow]{len(report.late)} article(s) were published more than {days:g} days before "
+            "the newest one already ingested[/yellow]: they were compared only with the stories "
+            "still in memory, so an archive ingested out of date order splits its stories. "
+            "Ingest archives oldest first (for JSONL, sort the lines by their published field); "
+            "from Python, Settings(window_days=...) widens the window."
+        )
     return report
 
 
@@ -211,6 +220,7 @@ def ingest(
                     "duplicates": report.duplicates,
                     "rejected": [{"origin": r.origin, "reason": r.reason} for r in report.rejected],
                     "stories": sorted(report.stories_touched),
+                    "late": report.late,
                 }
             )
         else:

@@ -189,6 +189,9 @@ class Engine:
                 elif self._known(outcome.id):
                     report.duplicates.append(outcome.id)
                 else:
+                    day = item.terms["day"] if item.terms is not None else None
+                    if day is not None and day < self._clock - self.settings.window_days:
+                        report.late.append(outcome.id)
                     report.stories_touched.add(self._add(item).story_id)
                     report.new.append(outcome.id)
                     if len(self._pending) >= BATCH_SIZE:

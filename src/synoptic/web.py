@@ -302,6 +302,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
             "duplicates": report.duplicates,
             "rejected": [{"origin": r.origin, "reason": r.reason} for r in report.rejected],
             "stories": sorted(report.stories_touched),
+            "late": report.late,
         }
 
     @app.get("/stories.atom")
