@@ -28,6 +28,8 @@ bench: $(STAMP)  ## clustering and brief quality vs peers on the public datasets
 		--multinews $(DATASETS)/multinews/sample_validation.csv
 	$(BIN)/python benchmarks/briefs.py --multinews $(DATASETS)/multinews/sample_validation.csv
 	$(BIN)/python benchmarks/entities.py --ecbplus $(DATASETS)/ecbplus/ECB+
+	$(BIN)/python benchmarks/dates.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
+		--multinews $(DATASETS)/multinews/sample_validation.csv --split report
 
 STREAM ?= /tmp/synoptic-stream-100k.jsonl
 
