@@ -319,3 +319,6 @@ def test_an_article_older_than_the_window_is_reported_late(db_url: str, tmp_path
             [Document("x", "text", QUAKE_B + "\n\nMore.", {"published": start.isoformat()})]
         )
         assert late.late == late.new and len(late.new) == 1
+        # stored, but not kept in memory: late input cannot grow memory past the window
+        assert late.new[0] not in engine._story_of and engine.story_of(late.new[0])
+        assert all(day >= engine._clock - 30 for day in engine._day_of.values())

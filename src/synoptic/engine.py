@@ -88,6 +88,7 @@ class Engine:
         self._matrices: dict[str, MemberMatrix] = {}
         self._clock = 0.0  # newest day seen
         self._evicted_at = 0.0
+        self._late_held = 0  # articles older than the window added since the last eviction
         # the active window's articles: story, syndication group, day; oldest first in _expiry
         self._group_of: dict[str, str] = {}
         self._story_of: dict[str, str] = {}
@@ -192,6 +193,7 @@ class Engine:
                     day = item.terms["day"] if item.terms is not None else None
                     if day is not None and day < self._clock - self.settings.window_days:
                         report.late.append(outcome.id)
+                        self._late_held += 1
                     report.stories_touched.add(self._add(item).story_id)
                     report.new.append(outcome.id)
                     if len(self._pending) >= BATCH_SIZE:
@@ -199,6 +201,8 @@ class Engine:
                 if progress is not None:
                     progress(outcome)
             self._flush()
+            if self._late_held:
+                self._evict()  # late articles leave memory: it stays bounded by the window
         except BaseException:
             self._pending.clear()
             self._forget_state()
@@ -265,7 +269,8 @@ class Engine:
         self._clock = max(self._clock, day)
         self._late_merge(assignment)
         self._maybe_split(self._story_of[article.id], article.id, terms, assignment.units)
-        if self._clock - self._evicted_at >= 1.0:
+        # late articles do not move the clock: without the count they would stay in memory
+        if self._clock - self._evicted_at >= 1.0 or self._late_held >= BATCH_SIZE:
             self._evict()
         return membership
 
@@ -312,6 +317,7 @@ class Engine:
             self._matrices.pop(story_id, None)
             del self._active[story_id]
         self._evicted_at = self._clock
+        self._late_held = 0
 
     def _late_merge(self, assignment: Assignment) -> None:
         """When an article fits two stories about equally well, they are one event: merge them
