@@ -53,6 +53,10 @@ def _day(moment: datetime | None) -> float:
 
 
 BATCH_SIZE = 200  # new articles written per transaction
+# Articles older than the window ("late": an archive ingested out of date order) stay in memory,
+# where later articles of their story can still join them, until the clock moves a day or this
+# many have piled up; then they leave together, so memory stays bounded.
+LATE_CAP = 2_000
 Progress = Callable[[Article | Rejection | None], None]
 
 
@@ -201,8 +205,6 @@ class Engine:
                 if progress is not None:
                     progress(outcome)
             self._flush()
-            if self._late_held:
-                self._evict()  # late articles leave memory: it stays bounded by the window
         except BaseException:
             self._pending.clear()
             self._forget_state()
@@ -269,8 +271,8 @@ class Engine:
         self._clock = max(self._clock, day)
         self._late_merge(assignment)
         self._maybe_split(self._story_of[article.id], article.id, terms, assignment.units)
-        # late articles do not move the clock: without the count they would stay in memory
-        if self._clock - self._evicted_at >= 1.0 or self._late_held >= BATCH_SIZE:
+        # late articles do not move the clock: without the cap they could pile up in memory
+        if self._clock - self._evicted_at >= 1.0 or self._late_held >= LATE_CAP:
             self._evict()
         return membership
 
