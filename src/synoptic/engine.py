@@ -353,7 +353,7 @@ class Engine:
         )
         clusterer.drop_story(gone)
         clusterer.restore_story(keep, StoryState.from_json(states[keep]))
-        for story_id in (keep, gone):  # rebuilt from the stored vectors at the next check
+        for story_id in (keep, gone):  # rebuilt from the stored features at the next check
             self._matrices.pop(story_id, None)
         held = self._members.pop(gone, [])
         for article_id in held:
@@ -453,10 +453,9 @@ class Engine:
         feats.update(self.store.features_of([a for a in members if a not in feats]))
         if len(feats.keys() & wanted) < len(wanted):
             return None
-        matrix = MemberMatrix()
+        matrix = MemberMatrix()  # its first add refreshes it: every row is today's idf
         for member in members:
             matrix.add(clusterer, member, feats[member])
-        matrix.refresh(clusterer)
         return matrix
 
     def _separated(self) -> set[frozenset[str]]:
