@@ -65,6 +65,7 @@ INTERACTIONS = {
 }
 MODEL_INPUTS = FEATURES + tuple(INTERACTIONS)
 CHANNELS = ("body", "title", "entities", "numbers")
+TIME_SCALE = 3.0  # days: the time feature is exp(-gap / TIME_SCALE)
 # Keys of the inverted index (term -> stories): body terms as they are, names prefixed.
 POSTED = {"body": "", "entities": "e:"}
 
@@ -248,7 +249,7 @@ class StoryClusterer:
             out[channel] = dot / self._norm(story_id, channel)
         if day is not None and story.first_day is not None and story.last_day is not None:
             gap = max(0.0, story.first_day - day, day - story.last_day)
-            out["time"], out["has_time"] = math.exp(-gap / 3.0), 1.0
+            out["time"], out["has_time"] = math.exp(-gap / TIME_SCALE), 1.0
         else:
             out["time"], out["has_time"] = 0.0, 0.0
         return out
@@ -418,6 +419,14 @@ class StoryClusterer:
         return {prefix + t for channel, prefix in POSTED.items() for t in state.channels[channel]}
 
 
+def _closeness(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``time`` and ``has_time`` features of article pairs, element-wise over broadcast
+    arrays of days (NaN: no publication date)."""
+    both = ~np.isnan(a) & ~np.isnan(b)
+    gap = np.abs(np.nan_to_num(a) - np.nan_to_num(b))
+    return np.where(both, np.exp(-gap / TIME_SCALE), 0.0), both.astype(float)
+
+
 class MemberMatrix:
     """The join probabilities between a story's members (those in memory, oldest first), for
     split checks at every size. Computing them all again after each new member would cost
@@ -471,10 +480,7 @@ class MemberMatrix:
             self._unit[c] = np.concatenate((self._unit[c], unit))
             self._seg[c] = np.concatenate((self._seg[c], np.full(len(cols), n, dtype=np.intp)))
         day = np.nan if feats["day"] is None else feats["day"]
-        days = np.array(self._days)
-        both = ~np.isnan(days) & (not np.isnan(day))
-        features["time"] = np.where(both, np.exp(-np.abs(np.nan_to_num(days) - day) / 3.0), 0.0)
-        features["has_time"] = both.astype(float)
+        features["time"], features["has_time"] = _closeness(np.array(self._days), np.array(day))
         row = clusterer.model.probabilities(features) if n else np.zeros(0)
         p = np.ones((n + 1, n + 1))
         p[:n, :n] = self.p
@@ -498,11 +504,7 @@ class MemberMatrix:
             x[self._seg[c], self._cols[c]] = self._unit[c]
             features[c] = x @ x.T
         days = np.array(self._days)
-        known = ~np.isnan(days)
-        both = known[:, None] & known[None, :]
-        gap = np.abs(np.nan_to_num(days)[:, None] - np.nan_to_num(days)[None, :])
-        features["time"] = np.where(both, np.exp(-gap / 3.0), 0.0)
-        features["has_time"] = both.astype(float)
+        features["time"], features["has_time"] = _closeness(days[:, None], days[None, :])
         self.p = clusterer.model.probabilities(features)
         np.fill_diagonal(self.p, 1.0)
         self._refreshed_at = clusterer._seen

@@ -260,7 +260,6 @@ class Engine:
                 membership=membership,
                 new_story=assignment.new_story,
                 centroid=assignment.state.to_json(),
-                story_size=assignment.state.size,
             )
         )
         index.add(article.id, fp)

@@ -248,6 +248,17 @@ def _migrate_6(conn: Connection) -> None:
             )
 
 
+def state_values(centroid: dict[str, Any], stamp: datetime) -> dict[str, Any]:
+    """The :data:`stories` columns that follow from a story's clusterer state, written at
+    ``stamp``."""
+    return {
+        "updated": stamp,
+        "centroid": centroid,
+        "size": int(centroid.get("size", 0)),
+        "active_day": active_day(centroid, stamp),
+    }
+
+
 def active_day(centroid: dict[str, Any], stamp: datetime) -> float:
     """A story's :data:`stories` ``active_day``: its state's newest publication day, or the
     day it was written when its articles are undated."""
@@ -323,8 +334,7 @@ class StoredArticle:
     copy_score: float
     membership: Membership
     new_story: bool
-    centroid: dict[str, Any]
-    story_size: int
+    centroid: dict[str, Any]  # the story's state after this article (its size included)
 
 
 class Store:
@@ -468,14 +478,7 @@ class Store:
                 conn.execute(
                     stories.insert(),
                     [
-                        {
-                            "id": sid,
-                            "created": stamp,
-                            "updated": stamp,
-                            "centroid": final[sid].centroid,
-                            "size": final[sid].story_size,
-                            "active_day": active_day(final[sid].centroid, stamp),
-                        }
+                        {"id": sid, "created": stamp, **state_values(final[sid].centroid, stamp)}
                         for sid in sorted(created)
                     ],
                 )
@@ -484,12 +487,7 @@ class Store:
                     conn.execute(
                         update(stories)
                         .where(stories.c.id == sid)
-                        .values(
-                            updated=stamp,
-                            centroid=it.centroid,
-                            size=it.story_size,
-                            active_day=active_day(it.centroid, stamp),
-                        )
+                        .values(**state_values(it.centroid, stamp))
                     )
             conn.execute(
                 memberships.insert(),
@@ -678,14 +676,7 @@ class Store:
                 )
             if conn.execute(select(stories.c.id).where(stories.c.id == target)).first() is None:
                 conn.execute(
-                    stories.insert().values(
-                        id=target,
-                        created=stamp,
-                        updated=stamp,
-                        centroid={},
-                        size=0,
-                        active_day=active_day({}, stamp),
-                    )
+                    stories.insert().values(id=target, created=stamp, **state_values({}, stamp))
                 )
             for some in _chunks(article_ids):
                 conn.execute(
@@ -706,12 +697,7 @@ class Store:
                     conn.execute(
                         update(stories)
                         .where(stories.c.id == story_id)
-                        .values(
-                            updated=stamp,
-                            centroid=state,
-                            size=state["size"],
-                            active_day=active_day(state, stamp),
-                        )
+                        .values(**state_values(state, stamp))
                     )
             if alias_from:
                 conn.execute(story_aliases.insert().values(old_id=alias_from, new_id=target))
