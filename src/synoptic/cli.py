@@ -164,10 +164,10 @@ def _ingest(eng: Engine, paths: list[str], *, quiet: bool) -> IngestReport:
         days = eng.settings.window_days
         err.print(
             f"[yellow]{len(report.late)} article(s) were published more than {days:g} days before "
-            "the newest one already ingested[/yellow]: they were compared only with the stories "
-            "still in memory, so an archive ingested out of date order splits its stories. "
-            "Ingest archives oldest first (for JSONL, sort the lines by their published field); "
-            "from Python, Settings(window_days=...) widens the window."
+            "the newest one already ingested[/yellow]: each was clustered with the stories of its "
+            "own dates, read back from the store, which is slower than ingesting in date order. "
+            "For big archives, ingest oldest first (for JSONL, sort the lines by their "
+            "published field)."
         )
     return report
 

@@ -189,11 +189,21 @@ class StoryClusterer:
     """Estimator-shaped: an inert constructor; ``assign`` (pure) then ``commit`` learns one
     article; ``partial_fit`` does both for a batch. Learned state ends in ``_``."""
 
-    def __init__(self, *, merge_eagerness: float = 0.5, model: ClusterModel | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        merge_eagerness: float = 0.5,
+        model: ClusterModel | None = None,
+        window_days: float | None = None,
+    ) -> None:
+        """``window_days``: an article never joins a story whose publication days are further
+        from its own (when both have them): the active window, measured from the article
+        rather than from the newest day seen, so an archive's order does not matter."""
         if not isinstance(merge_eagerness, int | float) or not 0.0 <= merge_eagerness <= 1.0:
             raise SettingsError(f"merge_eagerness must be between 0 and 1, got {merge_eagerness!r}")
         self.merge_eagerness = merge_eagerness
         self.model = model or ClusterModel.bundled()
+        self.window_days = window_days
         self.threshold = min(0.99, max(0.01, 1.0 - merge_eagerness))
         # An article that fits a second story this well joins the two stories (a late merge).
         self.late_merge_threshold = max(self.threshold, LATE_MERGE)
@@ -270,8 +280,9 @@ class StoryClusterer:
             scaled[channel] = {t: (v / norm) * i for t, v, i in zip(counts, raw, idfs, strict=True)}
         return units, scaled
 
-    def candidates(self, units: dict[str, dict[str, float]]) -> list[str]:
-        """Stories sharing the article's strongest terms and names (by tf-idf weight)."""
+    def candidates(self, units: dict[str, dict[str, float]], day: float | None = None) -> list[str]:
+        """Stories sharing the article's strongest terms and names (by tf-idf weight), within
+        ``window_days`` of the article's publication ``day``."""
 
         def strongest(channel: str, n: int) -> list[str]:
             prefix, weight = POSTED[channel], units[channel]
@@ -280,8 +291,15 @@ class StoryClusterer:
         keys = strongest("body", CANDIDATE_TERMS) + strongest("entities", 10)
         found: Counter[str] = Counter()
         for key in keys:
-            for story in self.postings_.get(key, ()):
-                found[story] += 1
+            for story_id in self.postings_.get(key, ()):
+                found[story_id] += 1
+        if day is not None and self.window_days is not None:
+            for story_id in list(found):
+                state = self.stories_[story_id]
+                if state.first_day is not None and state.last_day is not None:
+                    gap = max(state.first_day - day, day - state.last_day)
+                    if gap > self.window_days:
+                        del found[story_id]
         # ties broken by id, not by the (hash-seeded) order of the posting sets: reproducible
         ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
         return [s for s, _ in ranked[:MAX_CANDIDATES]]
@@ -293,7 +311,7 @@ class StoryClusterer:
         article's unit vectors."""
         units, vectors = self.vectors(feats)
         scored = []
-        for story_id in self.candidates(units):
+        for story_id in self.candidates(units, feats["day"]):
             f = self.features(vectors, feats["day"], story_id)
             scored.append((self.model.probability(f), story_id, f))
         scored.sort(key=lambda x: (-x[0], x[1]))

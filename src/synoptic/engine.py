@@ -54,9 +54,14 @@ def _day(moment: datetime | None) -> float:
 
 BATCH_SIZE = 200  # new articles written per transaction
 # Articles older than the window ("late": an archive ingested out of date order) stay in memory,
-# where later articles of their story can still join them, until the clock moves a day or this
-# many have piled up; then they leave together, so memory stays bounded.
+# with the stories and articles of their weeks read back from the store, where later articles
+# of their time can still join them, until the clock moves a day or this many late articles
+# have piled up; then they leave together, so memory stays bounded.
 LATE_CAP = 2_000
+# No more weeks are read back once this many articles were, until the next eviction: a shuffled
+# archive would otherwise read its whole history back again and again (for each late article).
+RECALL_CAP = 10_000
+RECALL_DAYS = 7  # a late article reads back the stories of its week (and the window around it)
 Progress = Callable[[Article | Rejection | None], None]
 
 
@@ -93,6 +98,8 @@ class Engine:
         self._clock = 0.0  # newest day seen
         self._evicted_at = 0.0
         self._late_held = 0  # articles older than the window added since the last eviction
+        self._recalled_held = 0  # articles read back for them (see _recall)
+        self._recalled: set[int] = set()  # weeks whose stories were read back (see _recall)
         # the active window's articles: story, syndication group, day; oldest first in _expiry
         self._group_of: dict[str, str] = {}
         self._story_of: dict[str, str] = {}
@@ -126,7 +133,9 @@ class Engine:
             return self._index, self._clusterer
         index = SyndicationIndex(threshold=self.settings.duplicate_threshold)
         clusterer = StoryClusterer(
-            merge_eagerness=self.settings.merge_eagerness, model=self.cluster_model
+            merge_eagerness=self.settings.merge_eagerness,
+            model=self.cluster_model,
+            window_days=self.settings.window_days,
         )
         self._active, self._members, self._matrices = {}, {}, {}
         self._clock = max(self._clock, self.store.latest_day() or self._clock)
@@ -144,10 +153,22 @@ class Engine:
         for article_id in self.store.article_ids(after_seq=after if saved else 0):
             self._seen.add(article_id)
         self._seen_mark = mark
-        for row in self.store.fingerprint_rows(list(self._members)):
+        self._hold_stored(index, clusterer, list(self._members), since=horizon)
+        self._evicted_at = self._clock
+        self._index, self._clusterer = index, clusterer
+        return index, clusterer
+
+    def _hold_stored(
+        self, index: SyndicationIndex, clusterer: StoryClusterer, story_ids: list[str], since: float
+    ) -> int:
+        """Hold the stored articles of these stories published on or after day ``since``:
+        their fingerprints (wire copies of them are recognised), their place in memory, and
+        their terms in the document frequencies. How many were held."""
+        held = []
+        for row in self.store.fingerprint_rows(story_ids):
             day = _day(as_utc(row.published) or as_utc(row.ingested_at))
-            if day < horizon:
-                continue  # outside the window: in the store, but not compared with any more
+            if day < since or row.article_id in self._story_of:
+                continue  # in the store, but not compared with any more
             self._hold(row.article_id, row.story_id, row.group_id, day)
             fp = Fingerprint.from_bytes(
                 row.content_hash,
@@ -158,12 +179,10 @@ class Engine:
                 scheme=index.fingerprinter.scheme,
             )
             index.add(row.article_id, fp)
-        # document frequencies over the active window's articles
-        for feats in self.store.features_of(list(self._story_of)).values():
+            held.append(row.article_id)
+        for feats in self.store.features_of(held).values():
             clusterer.count(feats)
-        self._evicted_at = self._clock
-        self._index, self._clusterer = index, clusterer
-        return index, clusterer
+        return len(held)
 
     # -- ingest -------------------------------------------------------------------------------
 
@@ -229,6 +248,8 @@ class Engine:
         article = item.outcome
         assert isinstance(article, Article) and item.fingerprint and item.terms is not None
         fp, terms = item.fingerprint, item.terms
+        if terms["day"] is not None and terms["day"] < self._clock - self.settings.window_days:
+            self._recall(terms["day"])
         copy = index.match(fp)
         if copy is not None:
             group_id = self._group_of.get(copy.article_id, copy.article_id)
@@ -275,6 +296,37 @@ class Engine:
             self._evict()
         return membership
 
+    def _recall(self, day: float) -> None:
+        """A late article's own time: the stories active within the window around ``day``
+        (ending from ``window_days`` before it, starting up to ``window_days`` after it) and
+        their articles of that time read back from the store, so that the article can join its
+        own story, which has left memory, and a wire copy is recognised as one. They stay like
+        the window's until the next eviction (they are older than the window). Read once per
+        week of days, and up to ``RECALL_CAP`` articles, between evictions."""
+        index, clusterer = self._index, self._clusterer
+        assert index is not None and clusterer is not None
+        week = int(day // RECALL_DAYS)
+        if week in self._recalled or self._recalled_held >= RECALL_CAP:
+            return  # read already, or enough read until the next eviction
+        self._recalled.add(week)
+        window = self.settings.window_days
+        start, end = week * RECALL_DAYS - window, (week + 1) * RECALL_DAYS + window
+        horizon = self._clock - window
+        recalled = []
+        for story_id, centroid, active in self.store.story_states(
+            since=start, until=min(end + window, horizon)
+        ):
+            if story_id in clusterer.stories_:
+                continue
+            state = StoryState.from_json(centroid)
+            if state.first_day is not None and state.first_day >= end:
+                continue
+            clusterer.restore_story(story_id, state)
+            self._members.setdefault(story_id, [])
+            self._active[story_id] = active
+            recalled.append(story_id)
+        self._recalled_held += self._hold_stored(index, clusterer, recalled, since=start)
+
     def _hold(self, article_id: str, story_id: str, group_id: str, day: float) -> None:
         """Keep an article of the active window in memory."""
         self._seen.add(article_id)
@@ -318,7 +370,8 @@ class Engine:
             self._matrices.pop(story_id, None)
             del self._active[story_id]
         self._evicted_at = self._clock
-        self._late_held = 0
+        self._late_held = self._recalled_held = 0
+        self._recalled.clear()
 
     def _late_merge(self, assignment: Assignment) -> None:
         """When an article fits two stories about equally well, they are one event: merge them
@@ -483,6 +536,8 @@ class Engine:
         self._story_of.clear()
         self._day_of.clear()
         self._expiry.clear()
+        self._recalled.clear()
+        self._late_held = self._recalled_held = 0
 
     def merge(self, keep: str, other: str, *, automatic: bool = False) -> str:
         """Merge story ``other`` into ``keep``; ``other`` stays resolvable as an alias."""

@@ -883,12 +883,17 @@ class Store:
             value = conn.execute(select(func.max(stories.c.active_day))).scalar()
             return None if value is None else float(value)
 
-    def story_states(self, since: float) -> Iterator[tuple[str, dict[str, Any], float]]:
-        """(id, clusterer state, active day) of the stories active on or after day ``since``,
-        streamed (an index on the day: the archive's idle stories are not read)."""
+    def story_states(
+        self, since: float, until: float | None = None
+    ) -> Iterator[tuple[str, dict[str, Any], float]]:
+        """(id, clusterer state, active day) of the stories last active on or after day
+        ``since`` (and before ``until``), streamed (an index on the day: the archive's idle
+        stories are not read)."""
         stmt = select(stories.c.id, stories.c.centroid, stories.c.active_day).where(
             stories.c.active_day >= since
         )
+        if until is not None:
+            stmt = stmt.where(stories.c.active_day < until)
         with self.engine.connect() as conn:
             for r in conn.execute(stmt.execution_options(yield_per=1000)):
                 yield r.id, r.centroid, float(r.active_day)
