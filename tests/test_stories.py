@@ -296,8 +296,8 @@ def test_a_restart_mid_story_still_splits_it(db_url: str) -> None:
 
 
 def test_an_article_older_than_the_window_is_reported_late(db_url: str, tmp_path: Path) -> None:
-    """Out-of-date-order input is clustered against what is still in memory only: the report
-    and the CLI say which articles arrived too late for the window and how to avoid it."""
+    """Out-of-date-order input costs store reads: the report and the CLI say which articles
+    arrived too late for the window and how to avoid it."""
     start = datetime(2025, 1, 1, tzinfo=UTC)
     reports = [(40, QUAKE_A), (0, QUAKE_B), (41, _variants(QUAKE_B)[1])]  # day 0 comes late
     path = tmp_path / "archive.jsonl"

@@ -187,8 +187,9 @@ class IngestReport:
     duplicates: list[str] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     stories_touched: set[str] = field(default_factory=set)
-    # new articles published longer than the active window before the newest one already seen:
-    # compared only with the stories still in memory (an archive ingested out of date order)
+    # new articles published longer than the active window before the newest one already seen
+    # (an archive ingested out of date order): clustered with the stories of their own weeks,
+    # read back from the store
     late: list[str] = field(default_factory=list)
 
     def summary_line(self) -> str:
