@@ -341,10 +341,11 @@ def test_late_articles_cannot_grow_memory_past_a_cap(db_url: str, monkeypatch) -
         report = engine.ingest_items(docs)
         assert len(report.late) == 5 and len(report.new) == 6
         # late articles left memory each time two had piled up (days 0-1, then 2-3); the fifth
-        # (day 4) is held, with the two of its story before it, read back from the store
-        assert engine._late_held == 1 and engine._recalled_held == 2
+        # (day 4) is held, with the four before it read back from the store for it: two of
+        # its own story, and two of the day-100 story (still in memory) from its days
+        assert engine._late_held == 1 and engine._recalled_held == 4
         held = [a for a in report.late if a in engine._story_of]
-        assert held == report.late[2:]
+        assert held == report.late
         assert engine.store.count_articles() == 6  # the store keeps every one
 
 
@@ -381,3 +382,24 @@ def test_no_story_joins_an_article_further_than_the_window() -> None:
     for day, joins in ((20.0, True), (-25.0, True), (45.0, False), (-31.0, False)):
         feats = {**article_features(_article(QUAKE_A, 1)), "day": day}
         assert clusterer.assign("a1", feats).new_story is not joins, day
+
+
+def test_a_late_copy_of_an_article_that_left_a_running_story_is_a_copy(db_url: str) -> None:
+    """A story still in memory whose first article left it (older than the window): a late
+    copy of that article is recognised as a copy (the article is read back for it)."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def doc(name: str, text: str, day: int) -> Document:
+        return Document(
+            name, "text", text, {"published": (start + timedelta(days=day)).isoformat()}
+        )
+
+    with Engine(settings=Settings(db_url=db_url)) as engine:
+        first = engine.ingest_items([doc("a", QUAKE_A, 0)]).new[0]
+        engine.ingest_items([doc("b", QUAKE_A2, 25), doc("c", _variants(QUAKE_A2)[1], 45)])
+        assert first not in engine._story_of  # left memory; its story goes on
+        late = engine.ingest_items([doc("d", _variants(QUAKE_A)[1], 1)])
+        assert late.late == late.new and len(late.new) == 1
+        story = engine.story(engine.story_of(first))
+        assert engine.story_of(late.new[0]) == story.id and len(story.articles) == 4
+        assert {first, late.new[0]} in [set(g.article_ids) for g in story.groups]

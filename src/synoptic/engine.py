@@ -160,10 +160,10 @@ class Engine:
 
     def _hold_stored(
         self, index: SyndicationIndex, clusterer: StoryClusterer, story_ids: list[str], since: float
-    ) -> int:
-        """Hold the stored articles of these stories published on or after day ``since``:
-        their fingerprints (wire copies of them are recognised), their place in memory, and
-        their terms in the document frequencies. How many were held."""
+    ) -> list[str]:
+        """Hold the stored articles of these stories published on or after day ``since``
+        that are not held yet: their fingerprints (wire copies of them are recognised), their
+        place in memory, and their terms in the document frequencies. Their ids."""
         held = []
         for row in self.store.fingerprint_rows(story_ids):
             day = _day(as_utc(row.published) or as_utc(row.ingested_at))
@@ -182,7 +182,7 @@ class Engine:
             held.append(row.article_id)
         for feats in self.store.features_of(held).values():
             clusterer.count(feats)
-        return len(held)
+        return held
 
     # -- ingest -------------------------------------------------------------------------------
 
@@ -325,7 +325,24 @@ class Engine:
             self._members.setdefault(story_id, [])
             self._active[story_id] = active
             recalled.append(story_id)
-        self._recalled_held += self._hold_stored(index, clusterer, recalled, since=start)
+        # stories still in memory that began before the window: their articles of this time
+        # have left memory (a late copy of one of them would not be recognised)
+        reaching = [
+            story_id
+            for story_id, state in clusterer.stories_.items()
+            if story_id not in recalled
+            and state.first_day is not None
+            and state.first_day < min(end, horizon)
+            and (state.last_day is None or state.last_day >= start)
+        ]
+        held = self._hold_stored(index, clusterer, recalled + reaching, since=start)
+        self._recalled_held += len(held)
+        back = set(held)
+        for story_id in reaching:  # members stay oldest first
+            members = self._members.get(story_id, [])
+            self._members[story_id] = [a for a in members if a in back] + [
+                a for a in members if a not in back
+            ]
 
     def _hold(self, article_id: str, story_id: str, group_id: str, day: float) -> None:
         """Keep an article of the active window in memory."""
