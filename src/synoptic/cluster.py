@@ -116,6 +116,13 @@ class StoryState:
         first, last = data.get("days", [None, None])
         return cls(channels, int(data.get("size", 0)), first, last)
 
+    def gap(self, day: float | None) -> float | None:
+        """Days between ``day`` and the story's publication days (0 inside them); None when
+        either side has none."""
+        if day is None or self.first_day is None or self.last_day is None:
+            return None
+        return max(0.0, self.first_day - day, day - self.last_day)
+
     def joined(self, feats: dict[str, Any]) -> StoryState:
         channels = {}
         for c in CHANNELS:
@@ -257,8 +264,8 @@ class StoryClusterer:
             # fsum: exact, so the set's (hash-seeded) order cannot change a result
             dot = math.fsum(query[t] * values[t] for t in query.keys() & values.keys())
             out[channel] = dot / self._norm(story_id, channel)
-        if day is not None and story.first_day is not None and story.last_day is not None:
-            gap = max(0.0, story.first_day - day, day - story.last_day)
+        gap = story.gap(day)
+        if gap is not None:
             out["time"], out["has_time"] = math.exp(-gap / TIME_SCALE), 1.0
         else:
             out["time"], out["has_time"] = 0.0, 0.0
@@ -295,11 +302,9 @@ class StoryClusterer:
                 found[story_id] += 1
         if day is not None and self.window_days is not None:
             for story_id in list(found):
-                state = self.stories_[story_id]
-                if state.first_day is not None and state.last_day is not None:
-                    gap = max(state.first_day - day, day - state.last_day)
-                    if gap > self.window_days:
-                        del found[story_id]
+                gap = self.stories_[story_id].gap(day)
+                if gap is not None and gap > self.window_days:
+                    del found[story_id]
         # ties broken by id, not by the (hash-seeded) order of the posting sets: reproducible
         ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
         return [s for s, _ in ranked[:MAX_CANDIDATES]]

@@ -214,10 +214,11 @@ class Engine:
                     report.duplicates.append(outcome.id)
                 else:
                     day = item.terms["day"] if item.terms is not None else None
-                    if day is not None and day < self._clock - self.settings.window_days:
+                    late = day is not None and day < self._clock - self.settings.window_days
+                    if late:
                         report.late.append(outcome.id)
                         self._late_held += 1
-                    report.stories_touched.add(self._add(item).story_id)
+                    report.stories_touched.add(self._add(item, late=late).story_id)
                     report.new.append(outcome.id)
                     if len(self._pending) >= BATCH_SIZE:
                         self._flush()
@@ -241,14 +242,15 @@ class Engine:
             self.store.add_many(self._pending)
             self._pending.clear()
 
-    def _add(self, item: Prepared) -> Membership:
-        """Dedup and cluster one new article and queue it for the store. The in-memory state
-        already counts it, so the next article of the batch sees it."""
+    def _add(self, item: Prepared, *, late: bool = False) -> Membership:
+        """Dedup and cluster one new article and queue it for the store (``late``: published
+        before the window, see :meth:`_recall`). The in-memory state already counts it, so the
+        next article of the batch sees it."""
         index, clusterer = self._load()
         article = item.outcome
         assert isinstance(article, Article) and item.fingerprint and item.terms is not None
         fp, terms = item.fingerprint, item.terms
-        if terms["day"] is not None and terms["day"] < self._clock - self.settings.window_days:
+        if late:
             self._recall(terms["day"])
         copy = index.match(fp)
         if copy is not None:
