@@ -23,11 +23,12 @@ test: $(STAMP) browser  ## the test suite, then lint and type checks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## clustering and brief quality vs peers on the public datasets (docs/benchmarks.md)
+bench: $(STAMP)  ## clustering, brief and extraction quality vs peers on the public datasets (docs/benchmarks.md)
 	$(BIN)/python benchmarks/clustering.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
 		--multinews $(DATASETS)/multinews/sample_validation.csv
 	$(BIN)/python benchmarks/briefs.py --multinews $(DATASETS)/multinews/sample_validation.csv
 	$(BIN)/python benchmarks/entities.py --ecbplus $(DATASETS)/ecbplus/ECB+
+	$(BIN)/python benchmarks/extraction.py --pages $(DATASETS)/scrapinghub --split report
 	$(BIN)/python benchmarks/dates.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
 		--multinews $(DATASETS)/multinews/sample_validation.csv --split report
 

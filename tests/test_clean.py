@@ -79,6 +79,34 @@ def test_a_subheading_inside_the_article_is_not_a_teaser() -> None:
     assert result.paragraphs == [BODY[0], BODY[1], "What happens next", BODY[2]]
 
 
+MORE_BODY = [
+    "Engineers said the foundations would be laid in the spring, once the river is at its lowest.",
+    "The council will publish the final design next month and hold two public meetings about it.",
+    "A ferry service will run in the meantime, with extra crossings at the busiest hours of the day.",
+]
+
+
+def test_a_subheading_over_an_embedded_post_does_not_end_the_article() -> None:
+    # A subheading followed by a line that does not end like a sentence (an embedded post, a
+    # list item) looks like a teaser; the whole paragraphs after it say the article goes on.
+    text = "\n\n".join(
+        [
+            "Harbour bridge approved",
+            *BODY,
+            "Why the vote took ten years",
+            "We have waited a decade for this bridge and now the work begins for everyone in the city pic.twitter.com/x",
+            *MORE_BODY,
+        ]
+    )
+    assert cleaner.clean(text).paragraphs[-3:] == MORE_BODY
+
+
+def test_a_more_label_inside_the_article_does_not_end_it() -> None:
+    # Related links inside an article leave their "More:" label behind; the article goes on.
+    text = "\n\n".join(["Harbour bridge approved", *BODY, "More:", *MORE_BODY])
+    assert cleaner.clean(text).paragraphs == BODY + MORE_BODY
+
+
 def test_dateline_names_the_wire_and_date() -> None:
     text = "Bridge approved\n\nWELLINGTON, March 3, 2025 (Reuters) - " + BODY[0] + "\n\n" + BODY[1]
     result = cleaner.clean(text)

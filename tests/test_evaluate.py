@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from synoptic.evaluate import (
     clustering_scores,
     evaluate_briefs,
     evaluate_clustering,
+    extraction_scores,
     load_ecbplus,
     load_multinews,
     load_multinews_clusters,
+    shingle_match,
 )
 
 from .conftest import QUAKE_A, QUAKE_B
@@ -124,3 +127,36 @@ def test_eval_briefs_and_faithfulness(tmp_path: Path, parade_dir: Path) -> None:
     assert faithful.exit_code == 0, faithful.output
     report = json.loads(faithful.output)
     assert report["stories"] == 1 and report["cited_verbatim"] == 100.0 and report["problems"] == []
+
+
+def test_shingle_match_by_hand() -> None:
+    # gold shingles: (a b c d), (b c d e); predicted: (x a b c), (a b c d)
+    assert shingle_match("a b c d e", "x a b c d") == (1 / 3, 1 / 3, 1 / 3)
+    assert shingle_match("A, b. c d", "A b c d") == (1.0, 0.0, 0.0)  # words, not punctuation
+    assert shingle_match("one two", "") == (0.0, 0.0, 1.0)  # short texts are one shingle
+    assert shingle_match("", "") == (0.0, 0.0, 0.0)
+    # precision over pages with output, recall over pages with gold text
+    scores = extraction_scores([(0.5, 0.5, 0.0), (0.0, 0.0, 1.0)])
+    assert scores["precision"] == 0.5 and scores["recall"] == 0.5 and scores["f1"] == 0.5
+
+
+def test_eval_extraction_cli(tmp_path: Path) -> None:
+    article = " ".join(["The harbour bridge was approved by the council on Monday night."] * 3)
+    page = (
+        "<html><head><title>Bridge approved</title></head><body><nav>Home | World | Sport</nav>"
+        f"<article><h1>Bridge approved</h1><p>{article}</p><p>It opens in 2028, officials "
+        "said, after a decade of debate about its cost and its route.</p></article>"
+        "<footer>Copyright 2025 The Daily Planet</footer></body></html>"
+    )
+    (tmp_path / "html").mkdir()
+    with gzip.open(tmp_path / "html" / "p1.html.gz", "wt", encoding="utf-8") as handle:
+        handle.write(page)
+    truth = {"p1": {"url": "https://example.com/a", "articleBody": article}}
+    (tmp_path / "ground-truth.json").write_text(json.dumps(truth))
+    result = CliRunner().invoke(app, ["eval", "extraction", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
+    assert scores["n_pages"] == 1 and scores["n_empty"] == 0
+    assert scores["recall"] == 1.0 and 0.5 < scores["precision"] < 1.0  # the extra paragraph
+    missing = CliRunner().invoke(app, ["eval", "extraction", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no such folder" in missing.output

@@ -37,6 +37,10 @@ _UI_LABEL = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 # Labels after which a site lists other content; only a boundary when what follows is unrelated.
+# A teaser-like line (a headline over a cut-off lead, a "More" label) ends the article only
+# when what follows is not this many whole paragraphs, most of those after it (a subheading
+# over an embedded tweet or a list is inside the article).
+READS_ON = 3
 _MORE_CONTENT = re.compile(
     r"^(?:read|show|see|load|view)\s+(?:more|all)|^news\s*feed$|^(?:related|recommended|more|latest"
     r"|top|popular|trending|most\s+read)\b",
@@ -184,6 +188,13 @@ def _truncated(line: str) -> bool:
     return _wordcount(line) >= 15 and not ends_like_sentence(line)
 
 
+def _reads_on(rest: list[str]) -> bool:
+    """Whether paragraphs after a teaser-like line are the article going on: several whole
+    sentences, most of them (teaser blocks are headlines and cut-off leads)."""
+    whole = sum(ends_like_sentence(line) for line in rest)
+    return whole >= READS_ON and 2 * whole >= len(rest)
+
+
 def _is_bio(line: str) -> bool:
     return _wordcount(line) >= 10 and bool(_BIO.match(line)) and bool(_ROLE.search(line))
 
@@ -329,17 +340,17 @@ class TextCleaner:
         seen_content = 0
         for i, (line, reason) in enumerate(items):
             if seen_content >= 2:
-                if reason is None and _headline_like(line):
-                    after = next((text for text, why in items[i + 1 :] if why is None), None)
-                    if after is not None and _truncated(after):
-                        return i
                 if reason == "author bio":
                     return self._byline_start(items, i)
-                bare_label = _wordcount(line) <= 3 and ":" not in line.rstrip(": ")
-                if reason == "interface label" and bare_label and _MORE_CONTENT.match(line):
-                    rest = [t for t, why in items[i + 1 :] if why is None and _wordcount(t) >= 8]
-                    if not rest or self._unrelated(head, rest):
+                rest = [t for t, why in items[i + 1 :] if why is None and _wordcount(t) >= 8]
+                if reason is None and _headline_like(line):
+                    after = next((text for text, why in items[i + 1 :] if why is None), None)
+                    if after is not None and _truncated(after) and not _reads_on(rest):
                         return i
+                bare_label = _wordcount(line) <= 3 and ":" not in line.rstrip(": ")
+                more = reason == "interface label" and bare_label and _MORE_CONTENT.match(line)
+                if more and (not rest or (self._unrelated(head, rest) and not _reads_on(rest))):
+                    return i
             if reason is None and _wordcount(line) >= 8:
                 seen_content += 1
                 if seen_content <= 3:

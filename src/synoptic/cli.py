@@ -758,6 +758,39 @@ def eval_briefs_multinews(
     _print_scores(scores, as_json)
 
 
+@eval_app.command("extraction")
+def eval_extraction(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="The ScrapingHub article-extraction benchmark's folder: ground-truth.json and "
+            "html/<id>.html.gz."
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Extract each page as `synoptic ingest` would and score its text against the gold
+    article body: word 4-gram shingle precision, recall and F1 (the benchmark's own measure).
+    Pages synoptic rejects count as empty (n_empty)."""
+    from synoptic.evaluate import evaluate_extraction, load_extraction_pages
+
+    with errors_to_messages():
+        if not path.is_dir():
+            raise SettingsError(f"no such folder: {path}")
+        pages = load_extraction_pages(path)
+    with Progress(
+        SpinnerColumn(),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
+        disable=as_json or not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("pages", total=len(pages))
+        scores = evaluate_extraction(pages, progress=lambda: bar.advance(task))
+    _print_scores(scores, as_json)
+
+
 @eval_app.command("faithfulness")
 def eval_faithfulness(
     paths: PathsArg,

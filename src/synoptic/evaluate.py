@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import csv
+import gzip
+import json
 import random
 import re
 import sys
@@ -269,3 +271,96 @@ def evaluate_briefs(
         if progress is not None:
             progress()
     return rouge(pairs)
+
+
+# -- extraction ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the ScrapingHub article-extraction benchmark: its HTML and gold body."""
+
+    id: str
+    url: str
+    html: str
+    body: str
+
+
+def load_extraction_pages(root: Path) -> list[Page]:
+    """``root/ground-truth.json`` (id -> {"url", "articleBody"}) and ``root/html/<id>.html.gz``
+    (UTF-8, as the benchmark ships them)."""
+    root = Path(root)
+    truth_path = root / "ground-truth.json"
+    if not truth_path.is_file():
+        raise InputRejected(
+            str(root), "no ground-truth.json here: give the benchmark's folder (with html/)"
+        )
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    pages = []
+    for page_id, gold in sorted(truth.items()):
+        with gzip.open(root / "html" / f"{page_id}.html.gz", "rt", encoding="utf-8") as handle:
+            html = handle.read()
+        pages.append(Page(page_id, gold.get("url", ""), html, gold.get("articleBody", "")))
+    return pages
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _shingles(text: str, n: int = 4) -> Counter[tuple[str, ...]]:
+    tokens = _WORD.findall(text)
+    return Counter(tuple(tokens[i : i + n]) for i in range(max(1, len(tokens) - n + 1)) if tokens)
+
+
+def shingle_match(gold: str, predicted: str) -> tuple[float, float, float]:
+    """(tp, fp, fn) over word 4-gram shingles (``\\w+`` words, counted with multiplicity), as
+    fractions of their sum, so every page weighs the same: the benchmark's own measure."""
+    want, got = _shingles(gold), _shingles(predicted)
+    tp = sum((want & got).values())
+    fp = sum((got - want).values())
+    fn = sum((want - got).values())
+    total = tp + fp + fn
+    return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
+
+
+def extraction_scores(matches: Sequence[tuple[float, float, float]]) -> dict[str, float | int]:
+    """Mean precision over the pages where something was extracted, mean recall over the pages
+    with a gold body, and the F1 of those means (as the benchmark's evaluate.py)."""
+    precisions = [tp / (tp + fp) for tp, fp, _ in matches if tp + fp > 0]
+    recalls = [tp / (tp + fn) for tp, _, fn in matches if tp + fn > 0]
+    p = sum(precisions) / len(precisions) if precisions else 0.0
+    r = sum(recalls) / len(recalls) if recalls else 0.0
+    return {
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+        "n_pages": len(matches),
+    }
+
+
+def synoptic_body(page: Page) -> str:
+    """synoptic's article text of a page ("" when it rejects the page)."""
+    from synoptic.extract import Extractor
+
+    try:
+        article = Extractor().extract(Document(page.id, "html", page.html, {"url": page.url}))
+    except InputRejected:
+        return ""
+    return article.text
+
+
+def evaluate_extraction(
+    pages: Sequence[Page],
+    extract: Callable[[Page], str] = synoptic_body,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, float | int]:
+    """Shingle precision/recall/F1 of each page's extracted body against the gold body; pages
+    the extractor rejects count as empty (and are counted)."""
+    matches, empty = [], 0
+    for page in pages:
+        body = extract(page)
+        empty += not body.strip()
+        matches.append(shingle_match(page.body, body))
+        if progress is not None:
+            progress()
+    return {**extraction_scores(matches), "n_empty": empty}
