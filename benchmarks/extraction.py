@@ -89,12 +89,13 @@ def main() -> None:
     per_page: dict[str, list[float]] = {}
     for name, extract in SYSTEMS.items():
         started = time.perf_counter()
-        bodies = []
+        bodies, crashed = [], 0
         for page in pages:
             try:
                 bodies.append(extract(page))
             except Exception:  # a peer that crashes on a page extracted nothing from it
                 bodies.append("")
+                crashed += 1
         rate = len(pages) / (time.perf_counter() - started)
         matches = [shingle_match(p.body, b) for p, b in zip(pages, bodies, strict=True)]
         scores = extraction_scores(matches)
@@ -102,7 +103,8 @@ def main() -> None:
         empty = sum(not b.strip() for b in bodies)
         print(
             f"| {name} | {scores['precision']:.3f} | {scores['recall']:.3f} | "
-            f"**{scores['f1']:.3f}** | {empty} | {rate:.1f} |"
+            f"**{scores['f1']:.3f}** | {empty}{f' ({crashed} crashed)' if crashed else ''} | "
+            f"{rate:.1f} |"
         )
     ours, raw = per_page[next(iter(SYSTEMS))], per_page[list(SYSTEMS)[1]]
     better = sum(a > b + 0.05 for a, b in zip(ours, raw, strict=True))

@@ -7,6 +7,11 @@ TF-IDF), as ratios to ingest.
 
     python benchmarks/make_stream.py ... --n 30000 --out /tmp/stream.jsonl
     python benchmarks/speed.py /tmp/stream.jsonl --chunk 5000
+    python benchmarks/speed.py /tmp/stream.jsonl --sample 10 --shuffle 0 --chunk 2000
+
+``--sample N`` keeps every Nth article (a sparser stream over the same days); ``--shuffle SEED``
+ingests them out of date order, as an archive might arrive (most articles are then late: see
+"Publication dates" in docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import random
 import resource
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from datasketch import MinHash
@@ -25,7 +31,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from synoptic import Engine, Settings
 from synoptic.dedup import Fingerprinter, shingle_hashes, word_hashes
-from synoptic.ingest import Reader
+from synoptic.ingest import Reader, json_document
+from synoptic.model import Document, Rejection
 from synoptic.store import Store, seen_snapshots
 from synoptic.text import words
 
@@ -97,6 +104,10 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="extraction/fingerprint processes (Settings)"
     )
+    parser.add_argument("--sample", type=int, default=1, help="keep every Nth article")
+    parser.add_argument(
+        "--shuffle", type=int, metavar="SEED", help="ingest in a shuffled order (this seed)"
+    )
     args = parser.parse_args()
     rows: list[dict[str, float]] = []
     worker_peak: list[float] = []
@@ -104,11 +115,11 @@ def main() -> None:
         url = f"sqlite:///{Path(tmp) / 'speed.db'}"
         total, overall = ingest(url, args, rows, worker_peak)
         restarts = restart(url)
-    print("| articles | articles/s (chunk) | ms/article | peak RSS MB | stories in memory |")
-    print("|---|---|---|---|---|")
+    print("| articles | articles/s (chunk) | ms/article | peak RSS MB | stories in memory | late |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['peak_rss_mb']} | {r['stories']} |"
+            f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['peak_rss_mb']} | {r['stories']} | {r['late']} |"
         )
     print(f"overall: {total} articles at {overall:.1f} articles/s")
     if worker_peak:
@@ -118,15 +129,41 @@ def main() -> None:
     steps(args.stream, overall)
 
 
+def shuffled(path: str, sample: int, limit: int, seed: int) -> Iterator[Document]:
+    """The stream's every ``sample``-th line (the first ``limit``, 0: all) in a shuffled
+    order, read one at a time from their byte offsets (holding the articles themselves would
+    add their size to the peak memory measured)."""
+    offsets = []
+    with open(path, "rb") as handle:
+        position = 0
+        for number, raw in enumerate(handle, start=1):
+            if (number - 1) % sample == 0:
+                offsets.append((number, position))
+            position += len(raw)
+    if limit:
+        offsets = offsets[:limit]
+    random.Random(seed).shuffle(offsets)
+    with open(path, "rb") as handle:
+        for number, position in offsets:
+            handle.seek(position)
+            item = json_document(json.loads(handle.readline()), f"{path}:{number}")
+            assert isinstance(item, Document), item
+            yield item
+
+
 def ingest(
     url: str, args: argparse.Namespace, rows: list[dict[str, float]], worker_peak: list[float]
 ) -> tuple[int, float]:
     """Ingest the stream in chunks, one table row per chunk; (articles, overall articles/s)."""
     reader = Reader(max_bytes=10 * 1024 * 1024)
     with Engine(settings=Settings(db_url=url, workers=args.workers)) as engine:
-        items = reader.read([args.stream])
-        if args.limit:
-            items = itertools.islice(items, args.limit)
+        items: Iterable[Document | Rejection]
+        if args.shuffle is not None:
+            items = shuffled(args.stream, args.sample, args.limit, args.shuffle)
+        else:
+            items = itertools.islice(reader.read([args.stream]), 0, None, args.sample)
+            if args.limit:
+                items = itertools.islice(items, args.limit)
         total, started = 0, time.perf_counter()
         while True:
             chunk = list(itertools.islice(items, args.chunk))
@@ -143,6 +180,7 @@ def ingest(
                     "chunk_per_s": round(len(chunk) / elapsed, 1),
                     "ms_per_article": round(1000 * elapsed / len(chunk), 2),
                     "new": len(report.new),
+                    "late": len(report.late),
                     "peak_rss_mb": round(
                         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
                     ),
