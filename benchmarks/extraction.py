@@ -44,6 +44,7 @@ def trafilatura_synoptic_settings(page: Page) -> str:
         include_comments=False,
         include_tables=False,
         deduplicate=False,
+        fast=True,
     )
     if result is None:
         return ""

@@ -126,6 +126,7 @@ class Extractor:
             include_comments=False,
             include_tables=False,
             deduplicate=False,
+            fast=True,  # no fallback extractors: dev F1 the same, ~1.35x faster (benchmarks.md)
         )
         if result is None:
             raise InputRejected(
