@@ -66,7 +66,8 @@ def main() -> None:
             live = [k for first, k in starts if first <= day < first + args.life] or [
                 rng.randrange(len(texts))
             ]
-            title, text = texts[rng.choice(live)]
+            source = rng.choice(live)
+            title, text = texts[source]
             published = start + step * i + timedelta(seconds=rng.randint(0, 600))
             record = {
                 "id": f"gen-{i}",
@@ -75,6 +76,7 @@ def main() -> None:
                 "url": f"https://example.org/{i}",
                 "outlet": f"Outlet {rng.randrange(200)}",
                 "published": published.isoformat(),
+                "source": source,  # which text it copies: speed.py --score's gold story
             }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     print(f"wrote {args.n} articles from {len(texts)} source texts to {args.out}")

@@ -28,12 +28,14 @@ from pathlib import Path
 
 from datasketch import MinHash
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sqlalchemy import select
 
 from synoptic import Engine, Settings
 from synoptic.dedup import Fingerprinter, shingle_hashes, word_hashes
+from synoptic.evaluate import clustering_scores
 from synoptic.ingest import Reader, json_document
 from synoptic.model import Document, Rejection
-from synoptic.store import Store, seen_snapshots
+from synoptic.store import Store, articles, memberships, seen_snapshots
 from synoptic.text import words
 
 
@@ -106,6 +108,12 @@ def main() -> None:
     )
     parser.add_argument("--sample", type=int, default=1, help="keep every Nth article")
     parser.add_argument(
+        "--score",
+        action="store_true",
+        help="B-cubed of the final stories against the source text each article copies "
+        "(the stream's 'source' field)",
+    )
+    parser.add_argument(
         "--shuffle", type=int, metavar="SEED", help="ingest in a shuffled order (this seed)"
     )
     args = parser.parse_args()
@@ -114,6 +122,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'speed.db'}"
         total, overall = ingest(url, args, rows, worker_peak)
+        quality = score(url, args.stream) if args.score else None
         restarts = restart(url)
     print("| articles | articles/s (chunk) | ms/article | peak RSS MB | stories in memory | late |")
     print("|---|---|---|---|---|---|")
@@ -124,6 +133,11 @@ def main() -> None:
     print(f"overall: {total} articles at {overall:.1f} articles/s")
     if worker_peak:
         print(f"largest worker process peak RSS: {max(worker_peak):.0f} MB")
+    if quality is not None:
+        print(
+            "stories against source texts: "
+            + ", ".join(f"{k} {v}" for k, v in quality.items() if k != "n_gold")
+        )
     for line in restarts:
         print(line)
     steps(args.stream, overall)
@@ -189,6 +203,29 @@ def ingest(
             )
             print(json.dumps(rows[-1]), flush=True)
         return total, total / (time.perf_counter() - started)
+
+
+def score(url: str, stream: str) -> dict[str, float | int]:
+    """B-cubed and co. of the stored articles' stories (after late merges and splits) against
+    the source text each copies. Every copy of one text is one story here, so this measures
+    splits (recall) faithfully and understates precision (two texts about one event may
+    rightly share a story); compare orders of the same stream, not against other datasets."""
+    source = {}
+    with open(stream, encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            source[record["id"]] = record["source"]
+    store = Store(url)
+    try:
+        with store.transaction() as conn:
+            rows = conn.execute(
+                select(articles.c.source_id, memberships.c.story_id).join(
+                    memberships, memberships.c.article_id == articles.c.id
+                )
+            ).all()
+    finally:
+        store.close()
+    return clustering_scores([str(source[r[0]]) for r in rows], [r[1] for r in rows])
 
 
 def restart(url: str) -> list[str]:
