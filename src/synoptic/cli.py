@@ -706,6 +706,20 @@ def _print_scores(scores: dict[str, Any], as_json: bool) -> None:
 def _run_eval(docs: list[Any], eagerness: float, seed: int, as_json: bool) -> None:
     from synoptic.evaluate import evaluate_clustering
 
+    _scored(
+        len(docs),
+        as_json,
+        lambda advance: evaluate_clustering(
+            docs, merge_eagerness=eagerness, seed=seed, progress=advance
+        ),
+    )
+
+
+def _scored(
+    total: int, as_json: bool, evaluate: Callable[[Callable[[], None]], dict[str, Any]]
+) -> None:
+    """Run an evaluation of ``total`` items with a progress bar on stderr (none with --json
+    or off a terminal), then print its scores."""
     with Progress(
         SpinnerColumn(),
         BarColumn(),
@@ -714,10 +728,8 @@ def _run_eval(docs: list[Any], eagerness: float, seed: int, as_json: bool) -> No
         transient=True,
         disable=as_json or not err.is_terminal,
     ) as bar:
-        task = bar.add_task("eval", total=len(docs))
-        scores = evaluate_clustering(
-            docs, merge_eagerness=eagerness, seed=seed, progress=lambda: bar.advance(task)
-        )
+        task = bar.add_task("eval", total=total)
+        scores = evaluate(lambda: bar.advance(task))
     _print_scores(scores, as_json)
 
 
@@ -745,17 +757,7 @@ def eval_briefs_multinews(
         if not path.is_file():
             raise SettingsError(f"no such file: {path}")
         clusters = load_multinews_clusters(path, half)  # type: ignore[arg-type]
-    with Progress(
-        SpinnerColumn(),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err,
-        transient=True,
-        disable=as_json or not err.is_terminal,
-    ) as bar:
-        task = bar.add_task("briefs", total=len(clusters))
-        scores = evaluate_briefs(clusters, progress=lambda: bar.advance(task))
-    _print_scores(scores, as_json)
+    _scored(len(clusters), as_json, lambda advance: evaluate_briefs(clusters, progress=advance))
 
 
 @eval_app.command("extraction")
@@ -778,17 +780,7 @@ def eval_extraction(
         if not path.is_dir():
             raise SettingsError(f"no such folder: {path}")
         pages = load_extraction_pages(path)
-    with Progress(
-        SpinnerColumn(),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err,
-        transient=True,
-        disable=as_json or not err.is_terminal,
-    ) as bar:
-        task = bar.add_task("pages", total=len(pages))
-        scores = evaluate_extraction(pages, progress=lambda: bar.advance(task))
-    _print_scores(scores, as_json)
+    _scored(len(pages), as_json, lambda advance: evaluate_extraction(pages, progress=advance))
 
 
 @eval_app.command("faithfulness")
