@@ -36,11 +36,11 @@ _UI_LABEL = re.compile(
     )\s*:?\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-# Labels after which a site lists other content; only a boundary when what follows is unrelated.
 # A teaser-like line (a headline over a cut-off lead, a "More" label) ends the article only
 # when what follows is not this many whole paragraphs, most of those after it (a subheading
 # over an embedded tweet or a list is inside the article).
 READS_ON = 3
+# Labels after which a site lists other content; only a boundary when what follows is unrelated.
 _MORE_CONTENT = re.compile(
     r"^(?:read|show|see|load|view)\s+(?:more|all)|^news\s*feed$|^(?:related|recommended|more|latest"
     r"|top|popular|trending|most\s+read)\b",
@@ -186,6 +186,11 @@ def _headline_like(line: str) -> bool:
 
 def _truncated(line: str) -> bool:
     return _wordcount(line) >= 15 and not ends_like_sentence(line)
+
+
+def _rest(items: list[tuple[str, str | None]], i: int) -> list[str]:
+    """The content paragraphs (8 words or more) after ``items[i]``."""
+    return [t for t, why in items[i + 1 :] if why is None and _wordcount(t) >= 8]
 
 
 def _reads_on(rest: list[str]) -> bool:
@@ -342,15 +347,15 @@ class TextCleaner:
             if seen_content >= 2:
                 if reason == "author bio":
                     return self._byline_start(items, i)
-                rest = [t for t, why in items[i + 1 :] if why is None and _wordcount(t) >= 8]
                 if reason is None and _headline_like(line):
                     after = next((text for text, why in items[i + 1 :] if why is None), None)
-                    if after is not None and _truncated(after) and not _reads_on(rest):
+                    if after is not None and _truncated(after) and not _reads_on(_rest(items, i)):
                         return i
                 bare_label = _wordcount(line) <= 3 and ":" not in line.rstrip(": ")
-                more = reason == "interface label" and bare_label and _MORE_CONTENT.match(line)
-                if more and (not rest or (self._unrelated(head, rest) and not _reads_on(rest))):
-                    return i
+                if reason == "interface label" and bare_label and _MORE_CONTENT.match(line):
+                    rest = _rest(items, i)
+                    if not rest or (self._unrelated(head, rest) and not _reads_on(rest)):
+                        return i
             if reason is None and _wordcount(line) >= 8:
                 seen_content += 1
                 if seen_content <= 3:
