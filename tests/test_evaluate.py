@@ -160,3 +160,6 @@ def test_eval_extraction_cli(tmp_path: Path) -> None:
     assert scores["recall"] == 1.0 and 0.5 < scores["precision"] < 1.0  # the extra paragraph
     missing = CliRunner().invoke(app, ["eval", "extraction", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no such folder" in missing.output
+    (tmp_path / "html" / "p1.html.gz").unlink()  # a page the ground truth names is missing
+    broken = CliRunner().invoke(app, ["eval", "extraction", str(tmp_path)])
+    assert broken.exit_code == 2 and "p1.html.gz" in " ".join(broken.output.split())

@@ -295,11 +295,20 @@ def load_extraction_pages(root: Path) -> list[Page]:
         raise InputRejected(
             str(root), "no ground-truth.json here: give the benchmark's folder (with html/)"
         )
-    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    try:
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputRejected(str(truth_path), f"not a JSON object of pages: {exc}") from None
     pages = []
     for page_id, gold in sorted(truth.items()):
-        with gzip.open(root / "html" / f"{page_id}.html.gz", "rt", encoding="utf-8") as handle:
-            html = handle.read()
+        path = root / "html" / f"{page_id}.html.gz"
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                html = handle.read()
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise InputRejected(
+                str(path), f"cannot read this page of the ground truth ({exc})"
+            ) from None
         pages.append(Page(page_id, gold.get("url", ""), html, gold.get("articleBody", "")))
     return pages
 
