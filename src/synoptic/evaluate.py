@@ -299,6 +299,8 @@ def load_extraction_pages(root: Path) -> list[Page]:
         truth = json.loads(truth_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputRejected(str(truth_path), f"not a JSON object of pages: {exc}") from None
+    if not isinstance(truth, dict):
+        raise InputRejected(str(truth_path), "not a JSON object of pages (id -> articleBody)")
     pages = []
     for page_id, gold in sorted(truth.items()):
         path = root / "html" / f"{page_id}.html.gz"
