@@ -29,6 +29,7 @@ from synoptic.evaluate import (
     shingle_match,
     synoptic_body,
 )
+from synoptic.extract import page_fields
 
 
 def trafilatura_default(page: Page) -> str:
@@ -37,19 +38,8 @@ def trafilatura_default(page: Page) -> str:
 
 def trafilatura_synoptic_settings(page: Page) -> str:
     """The same trafilatura call as synoptic's extractor, without synoptic's cleaning."""
-    result = trafilatura.bare_extraction(
-        page.html,
-        url=page.url or None,
-        with_metadata=True,
-        include_comments=False,
-        include_tables=False,
-        deduplicate=False,
-        fast=True,
-    )
-    if result is None:
-        return ""
-    data = result.as_dict() if hasattr(result, "as_dict") else dict(result)
-    return data.get("text") or ""
+    data = page_fields(page.html, page.url or None)
+    return (data or {}).get("text") or ""
 
 
 def readability_lxml(page: Page) -> str:

@@ -30,6 +30,7 @@ from datasketch import MinHash
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sqlalchemy import select
 
+import synoptic.engine as engine_module
 from synoptic import Engine, Settings
 from synoptic.dedup import Fingerprinter, shingle_hashes, word_hashes
 from synoptic.evaluate import clustering_scores
@@ -116,7 +117,15 @@ def main() -> None:
     parser.add_argument(
         "--shuffle", type=int, metavar="SEED", help="ingest in a shuffled order (this seed)"
     )
+    parser.add_argument(
+        "--recall-cap",
+        type=int,
+        help="articles a late article's read-backs may hold between evictions "
+        f"(engine.RECALL_CAP, {engine_module.RECALL_CAP}: what the cap trades, with --score)",
+    )
     args = parser.parse_args()
+    if args.recall_cap is not None:
+        engine_module.RECALL_CAP = args.recall_cap
     rows: list[dict[str, float]] = []
     worker_peak: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
