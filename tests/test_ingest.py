@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import event
 
 from synoptic import Engine
+from synoptic.extract import Extractor
+from synoptic.model import Document
 from synoptic.store import Store
 
 from .conftest import QUAKE_A, QUAKE_B
@@ -145,6 +147,24 @@ def test_sidecar_metadata(engine: Engine, tmp_path: Path) -> None:
     assert article.url == "https://example.org/quake"
     assert article.published is not None and article.published.utcoffset() is not None
     assert article.published == datetime(2024, 5, 1, 6, 0, tzinfo=UTC)  # same instant, kept in UTC
+
+
+def test_a_date_in_the_url_is_the_publication_date_when_none_is_given() -> None:
+    extractor = Extractor()
+
+    def published(url: str, **meta: str) -> tuple[datetime | None, bool]:
+        article = extractor.extract(Document("t", "text", QUAKE_A, {"url": url, **meta}))
+        return article.published, article.published_inferred
+
+    may_3 = datetime(2013, 5, 3, tzinfo=UTC)
+    assert published("http://articles.example.com/2013/may/03/local/quake") == (may_3, True)
+    assert published("https://example.com/2013-05-03/world/quake.html") == (may_3, True)
+    assert published("https://example.org/us-quake-idUSBRE9710UQ20130503") == (may_3, True)
+    assert published("https://example.net/2013/05/quake-month-only/") == (None, False)
+    assert published("https://example.net/news/20131341/quake") == (None, False)  # no such day
+    assert published("https://example.net/2099/01/02/quake") == (None, False)  # in the future
+    given = published("https://example.com/2013/05/03/quake", published="2014-01-02")
+    assert given == (datetime(2014, 1, 2, tzinfo=UTC), False)  # a given date wins
 
 
 def test_html_is_extracted_with_trafilatura(engine: Engine, tmp_path: Path) -> None:

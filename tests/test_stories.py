@@ -250,7 +250,7 @@ def test_a_story_of_two_events_splits_in_two() -> None:
         cosines = {
             c: sum(v * units[j][c].get(t, 0.0) for t, v in units[i][c].items()) for c in CHANNELS
         }
-        expected = clusterer.model.probability({**cosines, "time": 0.0, "has_time": 0.0})
+        expected = clusterer.model.probability({**cosines, "log_days_apart": 0.0})
         assert abs(fresh.p[i, j] - expected) < 1e-9 and fresh.p[j, i] == fresh.p[i, j]
     # a subset is the matrix grown from those members alone
     part = mixed.subset(["a1", "a2", "a5"])
@@ -382,6 +382,20 @@ def test_no_story_joins_an_article_further_than_the_window() -> None:
     for day, joins in ((20.0, True), (-25.0, True), (45.0, False), (-31.0, False)):
         feats = {**article_features(_article(QUAKE_A, 1)), "day": day}
         assert clusterer.assign("a1", feats).new_story is not joins, day
+
+
+def test_dates_never_make_a_join_likelier() -> None:
+    """Undated scores as published together; a gap can only lower the join probability."""
+    clusterer = StoryClusterer()
+    clusterer.partial_fit([("a0", {**article_features(_article(QUAKE_A, 0)), "day": 100.0})])
+    scores = {}
+    for day in (None, 100.0, 103.0, 120.0):
+        feats = {**article_features(_article(QUAKE_A2, 1)), "day": day}
+        [(p, _, parts)] = clusterer.score(feats)[0]
+        scores[day] = p
+        assert parts["log_days_apart"] == (0.0 if day is None else np.log1p(day - 100.0))
+    assert scores[None] == scores[100.0] >= scores[103.0] >= scores[120.0]
+    assert clusterer.model.weights["log_days_apart"] <= 0
 
 
 def test_a_late_copy_of_an_article_that_left_a_running_story_is_a_copy(db_url: str) -> None:

@@ -409,7 +409,7 @@ def extract(
         out.print(f"[bold]{escape(item.title)}[/bold]")
         details = [f"{k}: {v}" for k in ("outlet", "published", "url", "wire") if (v := meta[k])]
         if item.outlet_inferred or item.published_inferred:
-            details.append("(inferred from the text)")
+            details.append("(inferred from the text or URL)")
         out.print(escape(" · ".join(details)), style="dim")
         out.print(escape(item.text))
         if explain:

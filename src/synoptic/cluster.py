@@ -55,7 +55,12 @@ SPLIT_MAX = 64
 # SPLIT_MIN then refuses, so two merged events were never split (chosen on dev, with the margin).
 SPLIT_LINKAGE = "weighted"
 SPLIT_MARGIN = 0.4  # chosen on the dev data, with the operating point (train_clusterer.py)
-FEATURES = ("body", "title", "entities", "numbers", "time", "has_time")
+# ``log_days_apart``: log(1 + days between the article's and the story's publication days),
+# 0 when either has no date. Undated pairs thus score as if published together: dates can only
+# count against a join, never for it, so dated input is never merged more eagerly than the
+# same text undated (an earlier "closeness" and "is dated" pair of features, learned from the
+# 7 dev texts that carried a date, did just that: docs/benchmarks.md, "Publication dates").
+FEATURES = ("body", "title", "entities", "numbers", "log_days_apart")
 # Products let a linear model say "similar words but different names is not the same event".
 INTERACTIONS = {
     "body_x_entities": ("body", "entities"),
@@ -65,7 +70,6 @@ INTERACTIONS = {
 }
 MODEL_INPUTS = FEATURES + tuple(INTERACTIONS)
 CHANNELS = ("body", "title", "entities", "numbers")
-TIME_SCALE = 3.0  # days: the time feature is exp(-gap / TIME_SCALE)
 # Keys of the inverted index (term -> stories): body terms as they are, names prefixed.
 POSTED = {"body": "", "entities": "e:"}
 
@@ -265,10 +269,7 @@ class StoryClusterer:
             dot = math.fsum(query[t] * values[t] for t in query.keys() & values.keys())
             out[channel] = dot / self._norm(story_id, channel)
         gap = story.gap(day)
-        if gap is not None:
-            out["time"], out["has_time"] = math.exp(-gap / TIME_SCALE), 1.0
-        else:
-            out["time"], out["has_time"] = 0.0, 0.0
+        out["log_days_apart"] = 0.0 if gap is None else math.log1p(gap)
         return out
 
     def vectors(
@@ -442,12 +443,10 @@ class StoryClusterer:
         return {prefix + t for channel, prefix in POSTED.items() for t in state.channels[channel]}
 
 
-def _closeness(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``time`` and ``has_time`` features of article pairs, element-wise over broadcast
-    arrays of days (NaN: no publication date)."""
-    both = ~np.isnan(a) & ~np.isnan(b)
-    gap = np.abs(np.nan_to_num(a) - np.nan_to_num(b))
-    return np.where(both, np.exp(-gap / TIME_SCALE), 0.0), both.astype(float)
+def _log_days_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The ``log_days_apart`` feature of article pairs, element-wise over broadcast arrays of
+    days (NaN: no publication date, which counts as 0)."""
+    return np.nan_to_num(np.log1p(np.abs(a - b)))
 
 
 class MemberMatrix:
@@ -503,7 +502,7 @@ class MemberMatrix:
             self._unit[c] = np.concatenate((self._unit[c], unit))
             self._seg[c] = np.concatenate((self._seg[c], np.full(len(cols), n, dtype=np.intp)))
         day = np.nan if feats["day"] is None else feats["day"]
-        features["time"], features["has_time"] = _closeness(np.array(self._days), np.array(day))
+        features["log_days_apart"] = _log_days_apart(np.array(self._days), np.array(day))
         row = clusterer.model.probabilities(features) if n else np.zeros(0)
         p = np.ones((n + 1, n + 1))
         p[:n, :n] = self.p
@@ -527,7 +526,7 @@ class MemberMatrix:
             x[self._seg[c], self._cols[c]] = self._unit[c]
             features[c] = x @ x.T
         days = np.array(self._days)
-        features["time"], features["has_time"] = _closeness(days[:, None], days[None, :])
+        features["log_days_apart"] = _log_days_apart(days[:, None], days[None, :])
         self.p = clusterer.model.probabilities(features)
         np.fill_diagonal(self.p, 1.0)
         self._refreshed_at = clusterer._seen

@@ -11,7 +11,7 @@ from synoptic.clean import Cleaned, TextCleaner
 from synoptic.errors import InputRejected
 from synoptic.model import Article, Document, Removed, article_id
 from synoptic.outlets import OutletRegistry
-from synoptic.text import ends_like_sentence, words
+from synoptic.text import MONTHS, ends_like_sentence, words
 
 KNOWN_FIELDS = frozenset(
     {"id", "title", "text", "html", "url", "outlet", "published", "authors", "language"}
@@ -64,6 +64,40 @@ def parse_published(value: Any, origin: str) -> datetime | None:
             "(write e.g. 2025-08-28 or 2025-08-28T10:00:00Z, or leave it out)",
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_MONTH_WORDS = "|".join(sorted(MONTHS, key=len, reverse=True))
+_URL_DATES = (
+    # /2013/05/02/, /2013-06-06/, /2013/may/03/ (a path's year, month and day)
+    re.compile(
+        rf"(?<![0-9])(?P<y>(?:19|20)[0-9]{{2}})[/_-](?P<m>[01]?[0-9]|{_MONTH_WORDS})[/_-]"
+        r"(?P<d>[0-3]?[0-9])(?![0-9])",
+        re.IGNORECASE,
+    ),
+    # ...-20130504, ...idUSBRE9710UQ20130802: eight digits standing alone
+    re.compile(r"(?<![0-9])(?P<y>(?:19|20)[0-9]{2})(?P<m>[01][0-9])(?P<d>[0-3][0-9])(?![0-9])"),
+)
+
+
+def date_from_url(url: str | None) -> datetime | None:
+    """The publication date a news URL carries in its path (``/2013/05/02/``,
+    ``/2013/may/03/``, ``-20130504``), or None: a year and month alone are not a date, nor is
+    a day in the future."""
+    if not url:
+        return None
+    path = url.split("://", 1)[-1].partition("/")[2].split("?", 1)[0]
+    latest = datetime.now(UTC)
+    for pattern in _URL_DATES:
+        for match in pattern.finditer(path):
+            month_text = match["m"].casefold()
+            month = int(month_text) if month_text.isdigit() else MONTHS.get(month_text, 0)
+            try:
+                found = datetime(int(match["y"]), month, int(match["d"]), tzinfo=UTC)
+            except ValueError:
+                continue
+            if found.year >= 1990 and found <= latest:
+                return found
+    return None
 
 
 def _authors(value: Any) -> tuple[str, ...]:
@@ -178,6 +212,8 @@ class Extractor:
         published_inferred = False
         if published is None and page.get("date"):
             published = parse_published(page["date"], doc.origin)
+        if published is None and (published := date_from_url(url)) is not None:
+            published_inferred = True
         if published is None and hints.published is not None:
             published, published_inferred = hints.published, True
 
