@@ -167,7 +167,8 @@ def _ingest(eng: Engine, paths: list[str], *, quiet: bool) -> IngestReport:
             "the newest one already ingested[/yellow]: each was clustered with the stories of its "
             "own dates, read back from the store, which is slower than ingesting in date order. "
             "For big archives, ingest oldest first (for JSONL, sort the lines by their "
-            "published field)."
+            "published field). An article with no date counts as published when it was ingested: "
+            "mixed into an old archive, it makes the archive's later articles late."
         )
     return report
 
