@@ -7,8 +7,8 @@ published within 3 days of that start. The real engine then streams the document
 5 orders each: without dates or URLs, shuffled (the clustering benchmark's protocol) and in the
 order of those dates (what time order alone does); and with the dates, in time order (a live
 stream) and shuffled (an archive ingested out of time order, where the 30-day active window
-evicts stories that later documents should have joined). Nothing is tuned here; the merge eagerness is the one clustering.py tunes
-on the dev split (ECB+ 0.5, Multi-News 0.8).
+evicts stories that later documents should have joined). Nothing is tuned here; the merge
+eagerness is the one clustering.py tunes on the dev split (ECB+ 0.5, Multi-News 0.8).
 
     python benchmarks/dates.py --ecbplus ../shared/datasets/ecbplus/ECB+ \
         --multinews ../shared/datasets/multinews/sample_validation.csv [--split dev|report]
