@@ -57,7 +57,7 @@ def ecb_root(tmp_path: Path) -> Path:
         folder.mkdir(parents=True)
         for n in (1, 2):
             _ecb_doc(
-                folder / f"{topic}_{n}ecb.xml", ["http : //example.org/a", *_quake_sentences(a)]
+                folder / f"{topic}_{n}ecb.xml", ["http : //example.org/2013/05/02/a", *_quake_sentences(a)]
             )
             _ecb_doc(folder / f"{topic}_{n}ecbplus.xml", _quake_sentences(b))
     return root
@@ -67,10 +67,11 @@ def test_ecbplus_loader_and_engine_run(ecb_root: Path) -> None:
     docs = load_ecbplus(ecb_root)
     assert sorted(d.label for d in docs) == ["1/ecb", "1/ecb", "1/ecbplus", "1/ecbplus"]
     with_url = [d for d in docs if d.url]
-    assert with_url and with_url[0].url == "http://example.org/a"
+    assert with_url and with_url[0].url == "http://example.org/2013/05/02/a"
     assert "http" not in with_url[0].text
     scores = evaluate_clustering(docs, seed=3)
     assert scores["n_docs"] == 4 and scores["n_rejected"] == 0
+    assert scores["n_dated"] == len(with_url)  # the date in their URL
     assert scores["bcubed_f1"] == 1.0  # identical copies pair up; the two events stay apart
 
 

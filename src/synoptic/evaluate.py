@@ -153,7 +153,9 @@ def evaluate_clustering(
 ) -> dict[str, float | int]:
     """Stream ``docs`` one at a time, in a shuffled order, through a real Engine on a fresh
     temporary SQLite store; score the stories it forms. A document the engine rejects stands
-    alone as its own predicted story (so rejections cost recall; they are counted)."""
+    alone as its own predicted story (so rejections cost recall; they are counted), and so are
+    the accepted documents that carried a publication date (given, or inferred from the text or
+    the URL: the dataset loaders give none)."""
     from synoptic.engine import Engine
     from synoptic.settings import Settings
 
@@ -176,9 +178,10 @@ def evaluate_clustering(
                 engine.story_of(a) if a else f"rejected:{doc.id}"
                 for a, doc in zip(article_of, order, strict=True)
             ]
-    rejected = article_of.count(None)
+            dated = sum(1 for a in article_of if a and engine.article(a).published is not None)
     scores = clustering_scores(gold, pred)
-    scores["n_rejected"] = rejected
+    scores["n_rejected"] = article_of.count(None)
+    scores["n_dated"] = dated
     return scores
 
 
