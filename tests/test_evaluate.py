@@ -57,7 +57,8 @@ def ecb_root(tmp_path: Path) -> Path:
         folder.mkdir(parents=True)
         for n in (1, 2):
             _ecb_doc(
-                folder / f"{topic}_{n}ecb.xml", ["http : //example.org/2013/05/02/a", *_quake_sentences(a)]
+                folder / f"{topic}_{n}ecb.xml",
+                ["http : //example.org/2013/05/02/a", *_quake_sentences(a)],
             )
             _ecb_doc(folder / f"{topic}_{n}ecbplus.xml", _quake_sentences(b))
     return root
