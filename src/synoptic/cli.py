@@ -42,7 +42,7 @@ app = typer.Typer(
     help="Group news articles into stories, spot wire copies, and write cited briefs.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 out = Console(highlight=False, soft_wrap=False)
 
@@ -628,9 +628,10 @@ def watch(
         bool, typer.Option("--ignore-robots", help="Do not read robots.txt.")
     ] = False,
 ) -> None:
-    """Poll the followed feeds and ingest new articles until stopped (Ctrl-C / SIGTERM stop
-    cleanly after the article in hand). Exit code 1 when a source failed or an article was
-    rejected in the last cycle."""
+    """Poll the followed feeds and ingest new articles until stopped.
+
+    Ctrl-C / SIGTERM stop cleanly after the article in hand. Exit code 1 when a source failed
+    or an article was rejected in the last cycle."""
     import signal
 
     from synoptic.fetch import FetchOptions
