@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from synoptic import Engine
-from synoptic.extract import Extractor
+from synoptic.extract import Extractor, date_from_url
 from synoptic.model import Document
 from synoptic.store import Store
 
@@ -165,6 +167,12 @@ def test_a_date_in_the_url_is_the_publication_date_when_none_is_given() -> None:
     assert published("https://example.net/2099/01/02/quake") == (None, False)  # in the future
     given = published("https://example.com/2013/05/03/quake", published="2014-01-02")
     assert given == (datetime(2014, 1, 2, tzinfo=UTC), False)  # a given date wins
+
+
+@given(st.text(alphabet="0123456789/-_.:?=abcmayjunsept", max_size=80))
+def test_a_url_date_is_a_real_past_day_or_none(path: str) -> None:
+    found = date_from_url("https://example.org/" + path)
+    assert found is None or (found.year >= 1990 and found <= datetime.now(UTC))
 
 
 def test_html_is_extracted_with_trafilatura(engine: Engine, tmp_path: Path) -> None:
