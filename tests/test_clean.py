@@ -118,3 +118,13 @@ def test_dateline_names_the_wire_and_date() -> None:
 def test_hard_wrapped_text_is_joined() -> None:
     wrapped = "The council met on Monday to discuss the harbour bridge and its\ncost, which has risen by a third since the plan was first drawn up\nin 2015."
     assert split_paragraphs(wrapped) == [" ".join(wrapped.split("\n"))]
+
+
+def test_a_repeat_is_dropped_only_right_after_its_first_copy() -> None:
+    # A page that renders a paragraph twice repeats it at once; a recipe's or a schedule's
+    # recurring lines come back further on and are the article's own structure.
+    label = "Eat every two to three hours and drink water with each meal."
+    text = "\n\n".join(["Meal plan for the week", BODY[0], label, BODY[1], label, BODY[2], BODY[2]])
+    result = cleaner.clean(text)
+    assert result.paragraphs == [BODY[0], label, BODY[1], label, BODY[2]]
+    assert [r.reason for r in result.removed] == ["repeated paragraph"]

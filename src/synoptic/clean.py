@@ -250,18 +250,21 @@ class TextCleaner:
             items = items[:cut]
 
         # 3. Repeats, wire credits and datelines inside the body.
+        #    A repeat is dropped when it follows its first copy directly (a page rendering a
+        #    paragraph twice); repeats further apart are kept, since they are the article's own
+        #    structure (a recipe's or a schedule's recurring lines, an interview's labels).
         title_key = normalise(title).casefold()
-        seen = {title_key} if title else set()
+        previous = title_key
         paragraphs: list[str] = []
         for line, reason in items:
             if reason:
                 drop(line, reason)
                 continue
             key = normalise(line).casefold()
-            if key in seen:
+            if key == title_key or key == previous:
                 drop(line, "repeats the headline" if key == title_key else "repeated paragraph")
                 continue
-            seen.add(key)
+            previous = key
             line = self._strip_credits(line, removed, hints)
             if line:
                 paragraphs.append(line)
