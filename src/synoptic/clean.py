@@ -261,7 +261,7 @@ class TextCleaner:
                 drop(line, reason)
                 continue
             key = normalise(line).casefold()
-            if key == title_key or key == previous:
+            if key in (title_key, previous):
                 drop(line, "repeats the headline" if key == title_key else "repeated paragraph")
                 continue
             previous = key
