@@ -128,3 +128,22 @@ def test_a_repeat_is_dropped_only_right_after_its_first_copy() -> None:
     result = cleaner.clean(text)
     assert result.paragraphs == [BODY[0], label, BODY[1], label, BODY[2]]
     assert [r.reason for r in result.removed] == ["repeated paragraph"]
+
+
+def test_a_line_broken_inside_a_sentence_is_joined_again() -> None:
+    # <br> line breaks in the middle of sentences: the next line goes on in lower case.
+    text = "\n".join(
+        [
+            "Harbour bridge approved",
+            "City officials approved the new harbour bridge on Monday after a decade of",
+            "debate over its cost. The bridge will carry four lanes of traffic.",
+            "Opponents said the money would be better spent on ferries",
+            "Ferry Users Group",  # a new line in capitals is not a continuation
+        ]
+    )
+    assert cleaner.clean(text).paragraphs == [
+        "City officials approved the new harbour bridge on Monday after a decade of debate over "
+        "its cost. The bridge will carry four lanes of traffic.",
+        "Opponents said the money would be better spent on ferries",
+        "Ferry Users Group",
+    ]

@@ -130,7 +130,8 @@ class Cleaned:
 
 
 def split_paragraphs(text: str) -> list[str]:
-    """Blocks separated by blank lines; lines inside a block are paragraphs unless hard-wrapped."""
+    """Blocks separated by blank lines; lines inside a block are paragraphs unless hard-wrapped,
+    or unless a line goes on in lower case after one that does not end like a sentence."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     out: list[str] = []
     for block in re.split(r"\n\s*\n", text):
@@ -139,8 +140,14 @@ def split_paragraphs(text: str) -> list[str]:
             continue
         if _hard_wrapped(lines):
             out.append(" ".join(lines))
-        else:
-            out.extend(lines)
+            continue
+        first = len(out)
+        for line in lines:
+            # a line broken inside a sentence (a <br> in mid-text) goes on in lower case
+            if len(out) > first and line[0].islower() and not ends_like_sentence(out[-1]):
+                out[-1] += " " + line
+            else:
+                out.append(line)
     return out
 
 
