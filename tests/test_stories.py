@@ -385,17 +385,22 @@ def test_no_story_joins_an_article_further_than_the_window() -> None:
 
 
 def test_dates_never_make_a_join_likelier() -> None:
-    """Undated scores as published together; a gap can only lower the join probability."""
-    clusterer = StoryClusterer()
-    clusterer.partial_fit([("a0", {**article_features(_article(QUAKE_A, 0)), "day": 100.0})])
-    scores = {}
-    for day in (None, 100.0, 103.0, 120.0):
-        feats = {**article_features(_article(QUAKE_A2, 1)), "day": day}
-        [(p, _, parts)] = clusterer.score(feats)[0]
-        scores[day] = p
-        assert parts["log_days_apart"] == (0.0 if day is None else np.log1p(day - 100.0))
-    assert scores[None] == scores[100.0] >= scores[103.0] >= scores[120.0]
-    assert clusterer.model.weights["log_days_apart"] <= 0
+    """Undated scores as published together; a gap can only lower the join probability (with
+    the bundled model, whose gap weight may not be positive, and with one that uses the gap)."""
+    bundled = ClusterModel.bundled()
+    assert bundled.weights["log_days_apart"] <= 0
+    wary = ClusterModel({**bundled.weights, "log_days_apart": -1.0}, bundled.bias)
+    for model, strictly in ((bundled, False), (wary, True)):
+        clusterer = StoryClusterer(model=model)
+        clusterer.partial_fit([("a0", {**article_features(_article(QUAKE_A, 0)), "day": 100.0})])
+        scores = []
+        for day in (None, 100.0, 103.0, 120.0):
+            feats = {**article_features(_article(QUAKE_A2, 1)), "day": day}
+            [(p, _, parts)] = clusterer.score(feats)[0]
+            scores.append(p)
+            assert parts["log_days_apart"] == (0.0 if day is None else np.log1p(day - 100.0))
+        assert scores[0] == scores[1] >= scores[2] >= scores[3]
+        assert not strictly or scores[1] > scores[2] > scores[3]
 
 
 def test_a_late_copy_of_an_article_that_left_a_running_story_is_a_copy(db_url: str) -> None:
