@@ -147,3 +147,57 @@ def test_a_line_broken_inside_a_sentence_is_joined_again() -> None:
         "Opponents said the money would be better spent on ferries",
         "Ferry Users Group",
     ]
+
+
+def test_datelines_of_every_common_form_name_the_wire() -> None:
+    cases = {
+        "KYIV, Ukraine (AP) — ": "Associated Press",
+        "ST. JOSEPH, Mich. (AP) — ": "Associated Press",
+        "Berlin (dpa) - ": "dpa",
+        "LONDON, May 3 (Reuters) - ": "Reuters",
+        "(Reuters) - ": "Reuters",
+        "NEW DELHI (PTI) -- ": "Press Trust of India",
+    }
+    for dateline, wire in cases.items():
+        result = cleaner.clean("Bridge approved\n\n" + dateline + BODY[0] + "\n\n" + BODY[1])
+        assert result.paragraphs == BODY[:2], dateline
+        assert result.hints.wire == wire, dateline
+
+
+def test_wire_notices_bylines_and_contributions() -> None:
+    notice = cleaner.clean(
+        "\n\n".join(
+            ["Bridge approved", *BODY, "Copyright 2024 The Associated Press. All rights reserved."]
+        )
+    )
+    assert notice.paragraphs == BODY
+    assert notice.hints.wire == "Associated Press"
+
+    byline = cleaner.clean(
+        "\n\n".join(["Bridge approved", "By ZEKE MILLER Associated Press", *BODY])
+    )
+    assert byline.paragraphs == BODY
+    assert (byline.hints.authors, byline.hints.wire) == (["ZEKE MILLER"], "Associated Press")
+    assert (
+        cleaner.clean("Bridge approved\n\nBy The Associated Press\n\n" + BODY[0]).hints.authors
+        == []
+    )
+
+    # a wire's contribution is a credit, not content, but the text is the outlet's own
+    contribution = "Associated Press writer Jane Doe in London contributed to this report."
+    result = cleaner.clean("\n\n".join(["Bridge approved", *BODY, contribution]))
+    assert result.paragraphs == BODY
+    assert result.hints.wire is None
+    assert ("wire contribution", contribution) in [(r.reason, r.text) for r in result.removed]
+
+
+def test_a_bare_wire_credit_credits_the_text_at_its_end_and_a_photo_elsewhere() -> None:
+    caption = "Protesters gather outside the council on Monday as the vote on the harbour bridge goes ahead after a decade of debate. (AP)"
+    result = cleaner.clean("\n\n".join(["Bridge approved", BODY[0], caption, BODY[1], BODY[2]]))
+    assert result.paragraphs == BODY
+    assert result.hints.wire is None
+    assert ("photo caption", caption) in [(r.reason, r.text) for r in result.removed]
+
+    credited = cleaner.clean("\n\n".join(["Bridge approved", *BODY[:2], BODY[2] + " (AFP)"]))
+    assert credited.paragraphs == BODY
+    assert credited.hints.wire == "AFP"

@@ -58,19 +58,19 @@ _PHOTO_CREDIT = re.compile(
 )
 _CAPTION_CREDIT = re.compile(r"\(([^()]{2,100})\)\s*$")
 _CREDIT_WORDS = re.compile(
-    r"/|getty|afp|reuters|ap photo|epa|shutterstock|pool|photo|image|via\s", re.IGNORECASE
+    r"/|getty|afp|reuters|associated press|ap photo|epa|shutterstock|pool|photo|image|via\s",
+    re.IGNORECASE,
 )
-_WIRES = (
-    r"REUTERS|Reuters|AFP|AP|BLOOMBERG|Bloomberg|XINHUA|Xinhua|DPA|dpa|TASS|YONHAP|Yonhap|KYODO"
-)
-_TRAILING_WIRE = re.compile(rf"(?<=[.!?\"”’])\s*(?:[-–—]\s*)?\(?({_WIRES})\)?\s*$")
+# Credits that say the text is a wire service's (the wire names come from the outlet registry:
+# see TextCleaner.__init__). "Reporting by ...; Editing by ..." is Reuters' house style.
 _WIRE_TAGLINE = re.compile(
     r"^\(?\s*(?:reporting|writing|editing|additional reporting)\s+by\b.{0,300}\)?$", re.IGNORECASE
 )
-_DATELINE = re.compile(
-    rf"^(?P<place>[A-Z][A-Z .'-]{{1,40}}?)\s*,?\s*(?P<date>[A-Z][a-z]{{2,8}}\.?\s+\d{{1,2}}(?:,\s*\d{{4}})?)?"
-    rf"\s*\((?P<wire>{_WIRES}|The Associated Press)\)\s*[-–—]+\s*"
-)
+# Dateline places: "KYIV", "ST. JOSEPH", "Berlin", "New Delhi"; then maybe a region ("Ukraine",
+# "Mich.", "Puerto Rico") and a date ("May 3", "March 3, 2025").
+_PLACE = r"(?:[A-Z][A-Z.'’-]*(?:[ \t]+[A-Z][A-Z.'’-]*){0,3}|[A-Z][a-z.'’-]+(?:[ \t]+[A-Z][a-z.'’-]+){0,2})"
+_REGION = r"[A-Z][\w.'’-]*(?:[ \t]+[A-Z][\w.'’-]*){0,2}"
+_DAY = r"[A-Z][a-z]{2,8}\.?\s+\d{1,2}(?:,\s*\d{4})?"
 _BYLINE = re.compile(r"^By\s+(?P<names>[A-Z][^\d.!?]{2,80})$")
 _BIO = re.compile(
     r"^(?P<name>[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+){1,3})\s+"
@@ -225,6 +225,28 @@ class TextCleaner:
 
     def __init__(self, *, registry: OutletRegistry) -> None:
         self.registry = registry
+        wire = rf"(?:(?i:the)\s+)?(?:{registry.wire_pattern()})"
+        # "WASHINGTON (Reuters) - ", "KYIV, Ukraine (AP) — ", "Berlin, May 3 (dpa) - "
+        self._dateline = re.compile(
+            rf"^(?:(?P<place>{_PLACE})(?:\s*,\s*(?P<region>{_REGION}))?"
+            rf"(?:\s*,?\s*(?P<date>{_DAY}))?\s*)?\((?P<wire>{wire})\)\s*[-–—]+\s*"
+        )
+        # "... the minister said. (AFP)" or "... said. - Reuters" at the end of a paragraph
+        self._trailing_wire = re.compile(rf"(?<=[.!?\"”’])\s*(?:[-–—]\s*)?\(?({wire})\)?\s*$")
+        # "Copyright 2024 The Associated Press. All rights reserved.", "© Reuters 2024"
+        self._wire_notice = re.compile(
+            rf"^(?:(?i:copyright)|©|\([cC]\))[\s\d,©]*(?:(?i:copyright)[\s\d,]*)?"
+            rf"(?:(?i:thomson)\s+)?(?P<wire>{wire})\b"
+        )
+        # "By The Associated Press", "By ZEKE MILLER Associated Press", "By Jane Doe, Reuters"
+        self._byline_wire = re.compile(rf"(?:^|\s*[,|/]\s*|\s+)(?P<wire>{wire})\s*$")
+        # A wire's contribution to the outlet's own text: "The Associated Press contributed to
+        # this report.", "Contributing: Reuters". A credit, not content; but not wire text either
+        # (so it does not name the article's wire).
+        self._wire_contribution = re.compile(
+            rf"^(?:(?i:contributing|additional reporting)(?:\s+(?i:by))?\s*:?\s*{wire}\.?"
+            rf"|{wire}\b[^.]{{0,150}}\bcontributed\b[^.]{{0,40}}\.?)$"
+        )
 
     def clean(self, text: str, *, title: str | None = None) -> Cleaned:
         lines = split_paragraphs(text)
@@ -263,7 +285,8 @@ class TextCleaner:
         title_key = normalise(title).casefold()
         previous = title_key
         paragraphs: list[str] = []
-        for line, reason in items:
+        last = max((i for i, (_, reason) in enumerate(items) if reason is None), default=-1)
+        for i, (line, reason) in enumerate(items):
             if reason:
                 drop(line, reason)
                 continue
@@ -272,7 +295,7 @@ class TextCleaner:
                 drop(line, "repeats the headline" if key == title_key else "repeated paragraph")
                 continue
             previous = key
-            line = self._strip_credits(line, removed, hints)
+            line = self._strip_credits(line, removed, hints, last=i == last)
             if line:
                 paragraphs.append(line)
         return Cleaned(title, paragraphs, removed, hints)
@@ -289,39 +312,65 @@ class TextCleaner:
             return "newsletter prompt"
         if _PHOTO_CREDIT.match(line):
             return "photo credit"
-        if _is_caption(line):
-            return "photo caption"
+        if _is_caption(line) and not self._trailing_wire.search(line):
+            return "photo caption"  # (a bare wire credit is judged by its place: _strip_credits)
+        if _wordcount(line) <= 40:
+            if self._wire_contribution.match(line):
+                return "wire contribution"
+            notice = self._wire_notice.match(line)
+            if notice:
+                hints.wire = hints.wire or self._wire_name(notice["wire"])
+                return "wire credit"
         if _WIRE_TAGLINE.match(line):
             hints.wire = hints.wire or "Reuters"
             return "wire credit"
         byline = _BYLINE.match(line)
         if byline and _wordcount(line) <= 12:
-            names = re.split(r"\s*(?:,|\band\b|&)\s*", byline["names"])
-            hints.authors.extend(n.strip() for n in names if n.strip())
+            credited = self._byline_wire.search(byline["names"])
+            names = byline["names"][: credited.start()] if credited else byline["names"]
+            if credited:
+                hints.wire = hints.wire or self._wire_name(credited["wire"])
+            authors = re.split(r"\s*(?:,|\band\b|&)\s*", names)
+            hints.authors.extend(n.strip() for n in authors if n.strip())
             return "author byline"
         if _is_bio(line):
             hints.outlets.extend(self._bio_outlets(line))
             return "author bio"
         return None
 
-    def _strip_credits(self, line: str, removed: list[Removed], hints: Hints) -> str:
+    def _strip_credits(
+        self, line: str, removed: list[Removed], hints: Hints, *, last: bool = False
+    ) -> str:
+        """The line without its dateline and trailing wire credit, which name the wire; "" when
+        the credit shows a photo caption instead. A bare credit in brackets ("... on Monday.
+        (AP)") credits the text at the end of the article or after a dateline, and a wire's
+        photo anywhere else; so does one after a caption cut short ("... treated...
+        (Associated Press)")."""
         line = _BULLET.sub("", line)
-        dateline = _DATELINE.match(line)
+        dateline = self._dateline.match(line)
         if dateline:
             hints.wire = hints.wire or self._wire_name(dateline["wire"])
             if dateline["date"] and hints.published is None:
                 hints.published = parse_date_text(dateline["date"])
             removed.append(Removed(dateline.group(0).strip(), "dateline with wire credit"))
             line = line[dateline.end() :]
-        credit = _TRAILING_WIRE.search(line)
+        credit = self._trailing_wire.search(line)
         if credit:
-            hints.wire = hints.wire or self._wire_name(credit.group(1))
-            removed.append(Removed(credit.group(0).strip(), "wire credit"))
-            line = line[: credit.start()].rstrip()
+            before = line[: credit.start()].rstrip()
+            bracketed = "(" in credit.group(0) and not (last or dateline)
+            if bracketed or before.endswith(("...", "…")):
+                if _wordcount(before) <= 70:
+                    removed.append(Removed(line, "photo caption"))
+                    return ""
+            else:
+                hints.wire = hints.wire or self._wire_name(credit.group(1))
+                removed.append(Removed(credit.group(0).strip(), "wire credit"))
+                line = before
         return line
 
     def _wire_name(self, raw: str) -> str:
-        return self.registry.canonical(raw) or raw.title()
+        bare = re.sub(r"^(?i:the)\s+", "", raw)
+        return self.registry.canonical(raw) or self.registry.canonical(bare) or bare.title()
 
     # -- outlets named by the boilerplate ------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ class OutletRegistry:
     by_alias: dict[str, str]
     by_domain: dict[str, str]
     wires: frozenset[str]
+    wire_forms: tuple[str, ...] = ()  # the wires' names and aliases as written
 
     @classmethod
     def bundled(cls) -> OutletRegistry:
@@ -27,7 +29,14 @@ class OutletRegistry:
                 by_alias[key] = outlet["name"]
             for domain in outlet["domains"]:
                 by_domain[domain] = outlet["name"]
-        return cls(by_alias, by_domain, frozenset(raw["wires"]))
+        wires = frozenset(raw["wires"])
+        forms = {
+            form
+            for outlet in raw["outlets"]
+            if outlet["name"] in wires
+            for form in (outlet["name"], *outlet["aliases"])
+        }
+        return cls(by_alias, by_domain, wires, tuple(sorted(forms, key=lambda f: (-len(f), f))))
 
     def canonical(self, name: str) -> str | None:
         """The registry's name for ``name``, or None when it is not a known outlet."""
@@ -35,6 +44,15 @@ class OutletRegistry:
         if name in self.by_alias:
             return self.by_alias[name]
         return self.by_alias.get(name.casefold())
+
+    def wire_pattern(self) -> str:
+        """A regular expression alternation of every wire service's names and short forms,
+        longest first: short all-caps forms ("AP", "PA") case-sensitively, like
+        :meth:`canonical`, the others in any case."""
+        return "|".join(
+            re.escape(f) if f.isupper() and len(f) <= 4 else f"(?i:{re.escape(f)})"
+            for f in self.wire_forms
+        )
 
     def from_url(self, url: str) -> str | None:
         """Outlet for a URL: a known outlet by domain, else the bare host name."""
