@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,7 +15,8 @@ from sqlalchemy import event
 
 from synoptic import Engine
 from synoptic.extract import Extractor, date_from_url
-from synoptic.model import Document
+from synoptic.ingest import decode_text
+from synoptic.model import Document, Rejection
 from synoptic.store import Store
 
 from .conftest import QUAKE_A, QUAKE_B
@@ -284,3 +286,54 @@ def test_restart_reads_only_ids_stored_since_the_saved_filter(
         report = eng.ingest([parade_dir, tmp_path / "quake.txt"])
         assert report.new == [] and len(report.duplicates) == 4
         assert len(streamed) == 1  # the quake article, stored after the saved filter's mark
+
+
+def test_utf16_with_a_byte_order_mark_is_text_and_binary_is_not() -> None:
+    text = "Café owners protest new rules\n\nThe council met on Monday."
+    for encoding in ("utf-16", "utf-16-be", "utf-16-le"):
+        data = text.encode(encoding)
+        if encoding != "utf-16":  # the explicit-endian codecs write no mark
+            data = (codecs.BOM_UTF16_BE if encoding.endswith("be") else codecs.BOM_UTF16_LE) + data
+        assert decode_text(data, "x.txt") == text, encoding
+    rejected = decode_text(codecs.BOM_UTF16_LE + b"\x01\x00\x02\x00" * 100, "x.txt")
+    assert isinstance(rejected, Rejection) and "binary" in rejected.reason
+    rejected = decode_text(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "x.png")
+    assert isinstance(rejected, Rejection) and "binary" in rejected.reason
+
+
+FEED = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Quake desk</title>
+<item><title>Strong quake hits Japan</title><link>https://quake.example/2025/03/03/japan</link>
+<pubDate>Mon, 03 Mar 2025 10:00:00 GMT</pubDate><description><![CDATA[{body}]]></description></item>
+<item><title>Teaser</title><link>https://quake.example/teaser</link><description>More soon.</description></item>
+</channel></rss>"""
+
+
+def test_a_saved_feed_is_read_offline_from_its_entries_own_text(
+    engine: Engine, tmp_path: Path
+) -> None:
+    body = "".join(f"<p>{p}</p>" for p in QUAKE_A.split("\n\n")[1:])
+    (tmp_path / "desk.rss").write_text(FEED.format(body=body))
+    (tmp_path / "broken.xml").write_text("<rss><channel><item><title>Cut off")
+    (tmp_path / "feed.json").write_text(
+        json.dumps(
+            {
+                "version": "https://jsonfeed.org/version/1.1",
+                "items": [
+                    {"url": "https://quake.example/b", "title": "Quake", "content_text": QUAKE_B}
+                ],
+            }
+        )
+    )
+    report = engine.ingest([tmp_path])
+    assert len(report.new) == 2  # the RSS item with a text, the JSON Feed item
+    stored = {a.url: a for s in engine.stories() for a in s.articles}
+    japan = stored["https://quake.example/2025/03/03/japan"]
+    assert japan.title == "Strong quake hits Japan"
+    assert japan.published == datetime(2025, 3, 3, 10, tzinfo=UTC)
+    assert japan.extra["text_from"] == "feed entry"
+    assert "https://quake.example/b" in stored
+    reasons = {r.origin: r.reason for r in report.rejected}
+    assert "words of its own" in reasons["https://quake.example/teaser"]
+    assert "sources add" in reasons["https://quake.example/teaser"]  # says how to get the page
+    assert "malformed feed" in reasons[str(tmp_path / "broken.xml")]

@@ -85,7 +85,7 @@ JsonOption = Annotated[
 PathsArg = Annotated[
     list[str],
     typer.Argument(
-        help="Files (.txt .html .json .jsonl), folders (searched recursively) or - for standard input.",
+        help="Files (.txt .html .json .jsonl .warc .warc.gz, saved feeds .rss .atom .xml), URLs, folders (searched recursively) or - for standard input.",
         show_default=False,
     ),
 ]

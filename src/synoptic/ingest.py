@@ -13,14 +13,23 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from synoptic.errors import InputRejected
+from synoptic.extract import ExtractOptions
+from synoptic.feeds import entry_text, parse_feed
+from synoptic.fetch import Fetched
 from synoptic.model import Document, Rejection
+from synoptic.text import words
 
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".html": "html", ".htm": "html"}
 JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
+FEED_SUFFIXES = {".rss", ".atom", ".rdf", ".xml"}  # a saved feed (a JSON Feed is read as .json)
+# A saved feed's entries are read offline, from their own text; the watch mode fetches pages.
+_NO_PAGE = "a saved feed's entry pages are not fetched (`synoptic sources add FEED_URL` and `synoptic watch` fetch them)"
 SIDECAR = ".meta.json"
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
 Item = Document | Rejection
+_TAG = re.compile(r"<[^>]*>")
 
 
 def _mb(n: int) -> str:
@@ -31,8 +40,10 @@ _CONTROL = bytes(b for b in range(32) if b < 9 or b > 13)  # control bytes text 
 
 
 def _looks_binary(data: bytes) -> bool:
+    """Single-byte text (UTF-8, or a charset an HTML page declares) has no NUL bytes and few
+    other control bytes."""
     sample = data[:8192]
-    if b"\x00" in sample and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if b"\x00" in sample:
         return True
     control = len(sample) - len(sample.translate(None, _CONTROL))
     return bool(sample) and control / len(sample) > 0.05
@@ -41,13 +52,17 @@ def _looks_binary(data: bytes) -> bool:
 def decode_text(data: bytes, origin: str, *, html: bool = False) -> str | Rejection:
     """Bytes -> str: UTF-8 (with or without BOM), UTF-16 with BOM, or an HTML page's declared
     charset. Anything else is rejected rather than guessed."""
-    if _looks_binary(data):
-        return Rejection(origin, "binary data, not text (is this an image, PDF or archive?)")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode("utf-16")
+            text = data.decode("utf-16")
         except UnicodeDecodeError as exc:
             return Rejection(origin, f"invalid UTF-16 text ({exc.reason} at byte {exc.start})")
+        # (its bytes are half NULs: the binary check applies to the decoded text)
+        if _looks_binary(text[:8192].encode("utf-8", "replace")):
+            return Rejection(origin, "binary data after a UTF-16 byte order mark, not text")
+        return text
+    if _looks_binary(data):
+        return Rejection(origin, "binary data, not text (is this an image, PDF or archive?)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -122,8 +137,10 @@ class Reader:
         if path.name.lower().endswith((".warc", ".warc.gz")):
             yield from self._warc(path)
             return
-        if suffix not in TEXT_SUFFIXES and suffix not in JSON_SUFFIXES:
-            supported = ", ".join(sorted({*TEXT_SUFFIXES, *JSON_SUFFIXES, ".warc", ".warc.gz"}))
+        if suffix not in TEXT_SUFFIXES and suffix not in JSON_SUFFIXES | FEED_SUFFIXES:
+            supported = ", ".join(
+                sorted({*TEXT_SUFFIXES, *JSON_SUFFIXES, *FEED_SUFFIXES, ".warc", ".warc.gz"})
+            )
             yield Rejection(
                 origin, f"unsupported file type '{suffix or path.name}' (supported: {supported})"
             )
@@ -150,6 +167,9 @@ class Reader:
             return
         if suffix == ".json":
             yield from self._json_file(data, origin)
+            return
+        if suffix in FEED_SUFFIXES:
+            yield from self._feed(data, origin)
             return
         kind = TEXT_SUFFIXES[suffix]
         decoded = decode_text(data, origin, html=kind == "html")
@@ -277,11 +297,35 @@ class Reader:
                 origin, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             )
             return
-        if isinstance(obj, list):
+        if isinstance(obj, dict) and "jsonfeed" in str(obj.get("version", "")):
+            yield from self._feed(data, origin)
+        elif isinstance(obj, list):
             for index, item in enumerate(obj):
                 yield json_document(item, f"{origin}#{index}")
         else:
             yield json_document(obj, origin)
+
+    def _feed(self, data: bytes, origin: str) -> Iterator[Item]:
+        """A saved RSS, Atom or JSON Feed document: each entry's own text or HTML. A feed
+        whose XML is broken is rejected with the parser's complaint even when some entries
+        could be recovered (those still land)."""
+        try:
+            entries, warning = parse_feed(Fetched(origin, 200, data, "application/xml"))
+        except InputRejected as exc:
+            yield Rejection(origin, exc.reason)
+            return
+        if warning is not None:
+            yield Rejection(origin, warning)
+        elif not entries:
+            yield Rejection(origin, "the feed has no entries")
+        for entry in entries:
+            item = entry_text(entry, origin, _NO_PAGE)
+            own = words(_TAG.sub(" ", entry.content or ""))
+            if isinstance(item, Document) and len(own) < ExtractOptions().min_words:
+                item = Rejection(
+                    item.origin, f"the feed entry has {len(own)} words of its own; {_NO_PAGE}"
+                )
+            yield item
 
     def _sidecar(self, path: Path) -> dict[str, Any] | Rejection:
         for candidate in (path.with_suffix(SIDECAR), path.with_name(path.name + SIDECAR)):

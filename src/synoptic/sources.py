@@ -9,7 +9,6 @@ nothing half-written stays in the store.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -24,26 +23,13 @@ from xml.etree import ElementTree as ET
 
 from synoptic.engine import Engine
 from synoptic.errors import InputRejected, SettingsError
-from synoptic.fetch import Fetched, Fetcher, FetchOptions
+from synoptic.feeds import Entry, entry_meta, entry_text, parse_feed
+from synoptic.fetch import Fetcher, FetchOptions
 from synoptic.ingest import decode_text
 from synoptic.model import Document, Rejection
 
 FEED_TYPES = ("xml", "rss", "atom", "json", "text/plain", "text/html", "rdf")
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
-
-
-@dataclass(frozen=True)
-class Entry:
-    url: str | None
-    title: str | None
-    published: datetime | None
-    content: str | None  # the entry's own text or HTML
-    content_is_html: bool
-    authors: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> str | None:
-        return self.url
 
 
 def parse_duration(text: str) -> float:
@@ -70,102 +56,9 @@ def read_opml(path: Path) -> list[tuple[str, str | None]]:
     return found
 
 
-def _datetime(struct: Any) -> datetime | None:
-    if not struct:
-        return None
-    try:
-        year, month, day, hour, minute, second = struct[:6]
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_feed(fetched: Fetched) -> tuple[list[Entry], str | None]:
-    """Entries of an RSS, Atom or JSON Feed document, and a warning when the XML was malformed
-    but entries could be recovered. Raises InputRejected when nothing is readable."""
-    body = fetched.content.lstrip()
-    if "json" in fetched.content_type or body.startswith(b"{"):
-        return _json_feed(fetched), None
-    import feedparser
-
-    parsed = feedparser.parse(
-        fetched.content,
-        response_headers={"content-type": fetched.content_type or "application/xml"},
-    )
-    problem = parsed.get("bozo_exception")
-    benign = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
-    warning = None
-    if parsed.bozo and not isinstance(problem, benign):
-        if not parsed.entries:
-            raise InputRejected(fetched.url, f"malformed feed: {problem}")
-        warning = f"malformed feed ({problem}); {len(parsed.entries)} entries recovered"
-    if not parsed.entries and not parsed.feed:
-        raise InputRejected(fetched.url, "not a feed (no channel, no entries)")
-    entries = []
-    for e in parsed.entries:
-        content, is_html = None, False
-        if e.get("content"):
-            content = e.content[0].get("value")
-            is_html = "html" in (e.content[0].get("type") or "")
-        elif e.get("summary"):
-            content = e.summary
-            is_html = "html" in (e.get("summary_detail", {}).get("type") or "")
-        authors = tuple(a.get("name", "") for a in e.get("authors", []) if a.get("name"))
-        published = _datetime(e.get("published_parsed")) or _datetime(e.get("updated_parsed"))
-        entries.append(Entry(e.get("link"), e.get("title"), published, content, is_html, authors))
-    return entries, warning
-
-
-def _json_feed(fetched: Fetched) -> list[Entry]:
-    try:
-        data = json.loads(fetched.content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputRejected(fetched.url, f"malformed JSON Feed: {exc}") from None
-    if not isinstance(data, dict) or "jsonfeed" not in str(data.get("version", "")):
-        raise InputRejected(
-            fetched.url, "JSON but not a JSON Feed (no 'version' naming jsonfeed.org)"
-        )
-    entries = []
-    for item in data.get("items", []):
-        if not isinstance(item, dict):
-            continue
-        published = None
-        if item.get("date_published"):
-            try:
-                published = datetime.fromisoformat(
-                    str(item["date_published"]).replace("Z", "+00:00")
-                )
-            except ValueError:
-                published = None
-        html, text = item.get("content_html"), item.get("content_text") or item.get("summary")
-        authors = tuple(
-            a.get("name", "")
-            for a in item.get("authors", [])
-            if isinstance(a, dict) and a.get("name")
-        )
-        entries.append(
-            Entry(
-                item.get("url") or item.get("external_url"),
-                item.get("title"),
-                published,
-                html or text,
-                bool(html),
-                authors,
-            )
-        )
-    return entries
-
-
 def entry_document(fetcher: Fetcher, entry: Entry, source_url: str) -> Document | Rejection:
     """The article page of a feed entry, or the entry's own text when the page cannot be had."""
-    meta: dict[str, Any] = {"url": entry.url, "feed": source_url}
-    if entry.title:
-        meta["feed_title"] = entry.title  # the page's own title wins when the page is fetched
-    if entry.published:
-        meta["published"] = entry.published.isoformat()
-    if entry.authors:
-        meta["authors"] = list(entry.authors)
-    origin = entry.url or f"{source_url}#{entry.title or 'entry'}"
+    meta = entry_meta(entry, source_url)
     page_error = "the entry has no link"
     if entry.url:
         try:
@@ -181,13 +74,7 @@ def entry_document(fetcher: Fetcher, entry: Entry, source_url: str) -> Document 
             )
         except InputRejected as exc:
             page_error = exc.reason
-    if entry.content and entry.content.strip():
-        meta["text_from"] = "feed entry"
-        if entry.title:
-            meta["title"] = entry.title
-        meta["page_error"] = page_error
-        return Document(origin, "html" if entry.content_is_html else "text", entry.content, meta)
-    return Rejection(origin, f"page not fetched ({page_error}) and the feed entry has no text")
+    return entry_text(entry, source_url, f"page not fetched ({page_error})", page_error=page_error)
 
 
 @dataclass
