@@ -3,6 +3,7 @@ versions and the self-contained HTML."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -14,6 +15,7 @@ from synoptic import Engine, brief_of
 from synoptic.analyze import RuleRecognizer, dates_in, merge_entities, speaker_of
 from synoptic.brief import BriefWriter, check_faithfulness
 from synoptic.cli import app
+from synoptic.engine import syndication_groups
 from synoptic.model import Article, SyndicationGroup, article_id
 
 FLOOD_A = """Floods force thousands from homes in northern Italy
@@ -204,3 +206,17 @@ def test_sentence_embeddings_align_paraphrases_when_a_model_is_there() -> None:
     claims = with_model.write([a, b], groups).claims
     assert len(claims) == 1 and claims[0].status == "agreed"
     assert claims[0].independent_reports == 2
+
+
+def test_two_texts_crediting_one_wire_are_one_report() -> None:
+    # a wire's first version and its rewrite: too different for a copy, still one source
+    first = replace(art(FLOOD_A, "https://a.example/1"), wire="Reuters")
+    rewrite = replace(art(FLOOD_B, "https://b.example/2"), wire="Reuters")
+    assert len(syndication_groups([replace(first, wire=None), rewrite])[1]) == 2
+    _, groups = syndication_groups([first, rewrite])
+    assert [(g.article_ids, g.wire) for g in groups] == [((first.id, rewrite.id), "Reuters")]
+    brief = brief_of([first, rewrite])
+    assert brief.independent_reports == 1
+    assert all(c.status != "agreed" and c.independent_reports == 1 for c in brief.claims)
+    # the wire changed its figure between versions: still shown
+    assert any(c.status == "conflict" for c in brief.claims)

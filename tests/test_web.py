@@ -89,7 +89,7 @@ def test_story_page_shows_reports_side_by_side(parade_app) -> None:
     html = page.text
     assert html.count('class="report-column"') == 2
     assert html.count('class="report-article"') == 3
-    assert "wire text, 2 copies" in html
+    assert "Reuters wire, 2 articles" in html
     citation = (
         re.search(r'href="(/articles/[^"]+\?hl=\d+-\d+#hl)"', html).group(1).replace("&amp;", "&")
     )

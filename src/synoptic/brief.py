@@ -450,7 +450,9 @@ class BriefWriter:
             values: dict[str, list[str]] = {}
             for a in group_units:
                 for b in group_units:
-                    if a.group < b.group and (found := _conflict(a.sentence.text, b.sentence.text)):
+                    if a.article.id < b.article.id and (
+                        found := _conflict(a.sentence.text, b.sentence.text)
+                    ):
                         status = "conflict"
                         for value in sorted(set().union(*found.values())):
                             ids = [

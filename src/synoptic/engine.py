@@ -41,6 +41,7 @@ from synoptic.model import (
     Story,
     SyndicationGroup,
     normalise_for_hash,
+    one_per_wire,
 )
 from synoptic.prepare import Prepared, Workers, prepared
 from synoptic.settings import Settings
@@ -700,7 +701,8 @@ def _split_id(article_ids: list[str]) -> str:
 def syndication_groups(
     articles: list[Article], settings: Settings | None = None
 ) -> tuple[list[Article], list[SyndicationGroup]]:
-    """These articles without repeats, grouped into syndication groups (copies of one text)."""
+    """These articles without repeats, grouped into syndication groups (copies of one text;
+    texts crediting one wire: :func:`~synoptic.model.one_per_wire`)."""
     settings = settings or Settings()
     index = SyndicationIndex(threshold=settings.duplicate_threshold)
     group_of: dict[str, str] = {}
@@ -721,7 +723,7 @@ def syndication_groups(
         SyndicationGroup(gid, tuple(ids), next((wire[i] for i in ids if wire[i]), None))
         for gid, ids in members.items()
     ]
-    return unique, groups
+    return unique, one_per_wire(groups)
 
 
 def brief_of(

@@ -111,11 +111,32 @@ class Membership:
 
 @dataclass(frozen=True)
 class SyndicationGroup:
-    """Articles that are one text republished: together they count as one independent report."""
+    """Articles that are one report: one text republished, or (after :func:`one_per_wire`)
+    the texts of a story that credit one wire service. Together they count as one independent
+    report."""
 
     id: str
     article_ids: tuple[str, ...]
     wire: str | None = None
+
+
+def one_per_wire(groups: list[SyndicationGroup]) -> list[SyndicationGroup]:
+    """A story's syndication groups, those crediting the same wire folded into the first of
+    them: two texts of one wire (its first version and a rewrite, its main story and a
+    sidebar) are one source, not two confirmations, though their words differ too much for a
+    copy. Groups with no wire stay as they are."""
+    first: dict[str, int] = {}
+    out: list[SyndicationGroup] = []
+    for group in groups:
+        at = first.get(group.wire) if group.wire else None
+        if at is None:
+            if group.wire:
+                first[group.wire] = len(out)
+            out.append(group)
+        else:
+            kept = out[at]
+            out[at] = SyndicationGroup(kept.id, kept.article_ids + group.article_ids, kept.wire)
+    return out
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from synoptic.model import Article, Brief, Story
+from synoptic.model import Article, Brief, Story, SyndicationGroup
 
 MAX_SINGLE_SHOWN = 8
 STATUS_LABEL = {"agreed": "agreed", "single": "single source", "conflict": "conflicting"}
@@ -119,6 +119,11 @@ def _outlet(a: Article) -> str:
     return f"{name} (inferred)" if a.outlet and a.outlet_inferred else name
 
 
+def _same_report(group: SyndicationGroup) -> str:
+    """How a group's articles are one report: one wire's texts, or one text republished."""
+    return f"same {group.wire} wire" if group.wire else "same wire text"
+
+
 def _sources(brief: Brief, article_ids: list[str] | tuple[str, ...]) -> str:
     by_id = {a.id: a for a in brief.articles}
     numbers = {a.id: i + 1 for i, a in enumerate(brief.articles)}
@@ -181,7 +186,7 @@ def brief_markdown(brief: Brief) -> str:
         group = group_of.get(a.id)
         copy = ""
         if group and len(group.article_ids) > 1:
-            copy = f" — same {group.wire + ' ' if group.wire else ''}wire text as " + _sources(
+            copy = f" — {_same_report(group)} as " + _sources(
                 brief, [x for x in group.article_ids if x != a.id]
             )
         lines.append(f"{i}. {a.title} — {_outlet(a)}{' ' + a.url if a.url else ''} `{a.id}`{copy}")
@@ -310,7 +315,7 @@ def print_brief(console: Console, brief: Brief) -> None:
         note = ""
         if group and len(group.article_ids) > 1:
             note = (
-                f"  (same {group.wire + ' ' if group.wire else ''}wire text as "
+                f"  ({_same_report(group)} as "
                 + _sources(brief, [x for x in group.article_ids if x != a.id])
                 + ")"
             )

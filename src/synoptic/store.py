@@ -46,6 +46,7 @@ from synoptic.model import (
     Rejection,
     Removed,
     SyndicationGroup,
+    one_per_wire,
     split_paragraphs,
 )
 
@@ -618,12 +619,16 @@ class Store:
         grouped: dict[str, list[Article]] = {}
         for row, art in zip(rows, arts, strict=True):
             grouped.setdefault(row["group_id"], []).append(art)
-        groups = [
-            SyndicationGroup(
-                gid, tuple(a.id for a in members), next((a.wire for a in members if a.wire), None)
-            )
-            for gid, members in grouped.items()
-        ]
+        groups = one_per_wire(
+            [
+                SyndicationGroup(
+                    gid,
+                    tuple(a.id for a in members),
+                    next((a.wire for a in members if a.wire), None),
+                )
+                for gid, members in grouped.items()
+            ]
+        )
         mships = [
             Membership(r["id"], story_id, r["score"], dict(r["parts"]), r["runner_up"])
             for r in rows
