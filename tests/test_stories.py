@@ -14,7 +14,7 @@ from synoptic import Engine
 from synoptic.cli import app
 from synoptic.cluster import (
     CHANNELS,
-    MODEL_INPUTS,
+    FEATURES,
     ClusterModel,
     MemberMatrix,
     StoryClusterer,
@@ -260,7 +260,7 @@ def test_a_story_of_two_events_splits_in_two() -> None:
 def test_engine_splits_an_early_merge_and_keeps_the_halves_apart(db_url: str) -> None:
     """An eager setting lets the first Japan report join the Chile story; once the story holds
     enough of both, it splits, the Japan reports move out and --why says so."""
-    eager = ClusterModel({**dict.fromkeys(MODEL_INPUTS, 0.0), "body": 10.0}, -3.0)
+    eager = ClusterModel({**dict.fromkeys(FEATURES, 0.0), "body": 10.0}, -3.0)
     order = [t for pair in zip(_variants(QUAKE_A), _variants(QUAKE_B), strict=True) for t in pair]
     settings = Settings(db_url=db_url, merge_eagerness=0.9)
     with Engine(settings=settings, cluster_model=eager) as engine:
@@ -280,7 +280,7 @@ def test_engine_splits_an_early_merge_and_keeps_the_halves_apart(db_url: str) ->
 def test_a_restart_mid_story_still_splits_it(db_url: str) -> None:
     """The split check's member matrix is not stored: a new process rebuilds it from the stored
     features and reaches the same stories as one uninterrupted run."""
-    eager = ClusterModel({**dict.fromkeys(MODEL_INPUTS, 0.0), "body": 10.0}, -3.0)
+    eager = ClusterModel({**dict.fromkeys(FEATURES, 0.0), "body": 10.0}, -3.0)
     order = [t for pair in zip(_variants(QUAKE_A), _variants(QUAKE_B), strict=True) for t in pair]
     docs = [Document(f"doc{i}", "text", text, {}) for i, text in enumerate(order)]
     settings = Settings(db_url=db_url, merge_eagerness=0.9)
