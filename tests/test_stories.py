@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
+import synoptic.engine as engine_module
 from synoptic import Engine
 from synoptic.cli import app
 from synoptic.cluster import (
@@ -140,8 +142,11 @@ def test_clusterer_estimator_shape() -> None:
     assert clusterer.n_docs_ == 3 and len(clusterer.stories_) == 2
 
 
-def test_memory_holds_the_active_window_only(db_url: str) -> None:
+def test_memory_holds_the_active_window_only(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from datetime import UTC, datetime, timedelta
+
+    # the document frequencies also count the last IDF_FLOOR articles (see the idf test below)
+    monkeypatch.setattr(engine_module, "IDF_FLOOR", 0)
 
     from synoptic import Settings
     from synoptic.model import Document
@@ -178,8 +183,12 @@ def test_memory_holds_the_active_window_only(db_url: str) -> None:
         assert eng.store.count_articles() == 4
 
 
-def test_a_long_story_keeps_only_its_recent_articles_in_memory(db_url: str) -> None:
+def test_a_long_story_keeps_only_its_recent_articles_in_memory(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setattr(engine_module, "IDF_FLOOR", 0)  # the window alone in the frequencies
 
     from synoptic import Settings
     from synoptic.model import Document
@@ -422,3 +431,47 @@ def test_a_late_copy_of_an_article_that_left_a_running_story_is_a_copy(db_url: s
         story = engine.story(engine.story_of(first))
         assert engine.story_of(late.new[0]) == story.id and len(story.articles) == 4
         assert {first, late.new[0]} in [set(g.article_ids) for g in story.groups]
+
+
+TOPICS = [
+    "harbour bridge",
+    "city budget",
+    "school strike",
+    "river flood",
+    "airport runway",
+    "museum fire",
+]
+
+
+def _monthly(n: int) -> list[Document]:
+    """Unrelated articles a month apart: the 30-day window holds one at a time."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    return [
+        Document(
+            f"month{i}",
+            "text",
+            f"Council report on the {topic}\n\nOfficials in district {i} said the {topic} plan "
+            f"would cost {i + 2} million and take {i + 3} years, according to report number {i}.",
+            {"published": (start + timedelta(days=40 * i)).isoformat()},
+        )
+        for i, topic in enumerate(TOPICS[:n])
+    ]
+
+
+def test_the_idf_counts_the_last_articles_however_sparse_the_window(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small archive spread over months still gets document frequencies from its last
+    IDF_FLOOR articles, not only the one or two in its window; a restart counts the same."""
+    monkeypatch.setattr(engine_module, "IDF_FLOOR", 4)
+    with Engine(db_url) as engine:
+        engine.ingest_items(_monthly(6))
+        clusterer = engine._clusterer
+        assert clusterer is not None and len(engine._story_of) == 1  # the window: the last one
+        assert clusterer.n_docs_ == 4  # the last 4 stored (the held one among them)
+        df = {c: dict(v) for c, v in clusterer.df_.items()}
+    with Engine(db_url) as restarted:
+        restarted._load()
+        again = restarted._clusterer
+        assert again is not None and again.n_docs_ == 4
+        assert {c: dict(v) for c, v in again.df_.items()} == df

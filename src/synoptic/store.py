@@ -909,6 +909,12 @@ class Store:
         with self.engine.connect() as conn:
             yield from conn.execute(stmt.execution_options(yield_per=5000)).scalars()
 
+    def latest_article_ids(self, n: int) -> list[str]:
+        """The ids of the ``n`` articles stored last, newest first."""
+        stmt = select(articles.c.id).order_by(articles.c.seq.desc()).limit(n)
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
     def max_seq(self) -> int:
         """The newest article's sequence number (0 for an empty store)."""
         with self.engine.connect() as conn:
