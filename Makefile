@@ -29,6 +29,7 @@ bench: $(STAMP)  ## clustering, brief and extraction quality vs peers on the pub
 	$(BIN)/python benchmarks/briefs.py --multinews $(DATASETS)/multinews/sample_validation.csv
 	$(BIN)/python benchmarks/entities.py --ecbplus $(DATASETS)/ecbplus/ECB+
 	$(BIN)/python benchmarks/extraction.py --pages $(DATASETS)/scrapinghub --split report
+	$(BIN)/python benchmarks/wires.py --multinews $(DATASETS)/multinews/sample_validation.csv
 	$(BIN)/python benchmarks/dates.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
 		--multinews $(DATASETS)/multinews/sample_validation.csv --split report
 

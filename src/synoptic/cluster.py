@@ -210,7 +210,7 @@ class StoryClusterer:
         self.late_merge_threshold = max(self.threshold, LATE_MERGE)
         z = math.log(self.threshold / (1.0 - self.threshold)) + SPLIT_MARGIN
         self.split_threshold = 1.0 / (1.0 + math.exp(-z))
-        self.n_docs_ = 0  # articles counted in df_ (the active window's)
+        self.n_docs_ = 0  # articles counted in df_ (the engine counts its window and last ones)
         self.df_: dict[str, Counter[str]] = {c: Counter() for c in CHANNELS}  # per channel
         self._seen = 0  # articles learned since construction (ages the norm cache)
         self.stories_: dict[str, StoryState] = {}
