@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 import synoptic.cluster as cluster
 from synoptic.cluster import (
@@ -162,7 +163,8 @@ def main() -> None:
                 if score > best_score + MIN_GAIN:
                     best_score, model, table, direction = score, m, t, direction | {side: r}
     weights, bias = dict(model.weights), model.bias
-    print(f"chosen mix {direction}; weights {weights}; bias {bias:.3f}")
+    auc = roc_auc_score(y, x @ np.array([weights[f] for f in FEATURES]))
+    print(f"chosen mix {direction}; weights {weights}; bias {bias:.3f}; pair ROC AUC {auc:.4f}")
     # Operating point: the eagerness that maximises mean dev F1 over both dev sets.
     means = table.mean(axis=0)
     best, best_f1 = EAGERNESS[int(means.argmax())], float(means.max())
