@@ -131,6 +131,7 @@ def run(name: str, dev: list[LabeledDoc], test: list[LabeledDoc], seeds: int) ->
             "param": f"merge_eagerness={tuned}",
             **best,
             "f1_spread": round(max(f1s) - min(f1s), 4),
+            "f1_orders": [round(f, 4) for f in f1s],  # --json only
             "docs_per_s": round(len(test) * seeds / elapsed, 1),
         }
     )

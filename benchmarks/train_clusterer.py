@@ -92,7 +92,7 @@ def pairs(docs: list[LabeledDoc], seeds: int) -> tuple[np.ndarray, np.ndarray]:
             units, vectors = clusterer.vectors(f)
             for story in clusterer.candidates(units):
                 values = clusterer.features(vectors, f["day"], story)
-                xs.append(ClusterModel.inputs(values))
+                xs.append([values[f] for f in FEATURES])
                 ys.append(int(story == gold))
             state = clusterer.stories_.get(gold, StoryState()).joined(f)
             clusterer.commit(

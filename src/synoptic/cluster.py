@@ -134,8 +134,8 @@ class StoryState:
 
 @dataclass(frozen=True)
 class ClusterModel:
-    """Logistic weights over :data:`FEATURES` (the features). Weights of inputs the model
-    does not know (an older file's channel products) are ignored."""
+    """Logistic weights over :data:`FEATURES`. A file's weights for other inputs (an older
+    model's channel products) are ignored."""
 
     weights: dict[str, float]
     bias: float
@@ -147,10 +147,6 @@ class ClusterModel:
         )
         return cls({f: float(raw["weights"][f]) for f in FEATURES}, float(raw["bias"]))
 
-    @staticmethod
-    def inputs(features: dict[str, float]) -> list[float]:
-        return [features[f] for f in FEATURES]
-
     def probabilities(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """:meth:`probability` over arrays of features (element-wise)."""
         z = np.full(next(iter(features.values())).shape, self.bias)
@@ -159,8 +155,7 @@ class ClusterModel:
         return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0))))
 
     def probability(self, features: dict[str, float]) -> float:
-        inputs = self.inputs(features)
-        z = self.bias + sum(self.weights[f] * v for f, v in zip(FEATURES, inputs, strict=True))
+        z = self.bias + sum(self.weights[f] * features[f] for f in FEATURES)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 

@@ -42,7 +42,7 @@ from synoptic.model import (
     Story,
     SyndicationGroup,
     normalise_for_hash,
-    one_per_wire,
+    story_groups,
 )
 from synoptic.prepare import Prepared, Workers, prepared
 from synoptic.settings import Settings
@@ -113,10 +113,10 @@ class Engine:
         self._story_of: dict[str, str] = {}
         self._day_of: dict[str, float] = {}
         self._expiry: list[tuple[float, str]] = []
-        # the last IDF_FLOOR articles stored (arrival order) and the articles whose terms are
-        # in the document frequencies: those held in memory and those recent ones
+        # the last IDF_FLOOR articles stored (arrival order; a set beside it for lookups): the
+        # document frequencies count exactly these and the articles held in memory
         self._recent: deque[str] = deque()
-        self._counted: set[str] = set()
+        self._recent_set: set[str] = set()
         self._seen = SeenIds()  # every stored article id, in fixed memory
         self._seen_mark: int | None = None  # every article with seq <= this is in _seen
 
@@ -167,7 +167,8 @@ class Engine:
         self._seen_mark = mark
         self._hold_stored(index, clusterer, list(self._members), since=horizon)
         self._recent = deque(reversed(self.store.latest_article_ids(IDF_FLOOR)))
-        self._count_in(clusterer, [a for a in self._recent if a not in self._counted])
+        self._recent_set = set(self._recent)
+        self._count_in(clusterer, [a for a in self._recent if a not in self._story_of])
         self._evicted_at = self._clock
         self._index, self._clusterer = index, clusterer
         return index, clusterer
@@ -194,23 +195,16 @@ class Engine:
             )
             index.add(row.article_id, fp)
             held.append(row.article_id)
-        self._count_in(clusterer, [a for a in held if a not in self._counted])
+        # (a recent article is counted whether held or not)
+        self._count_in(clusterer, [a for a in held if a not in self._recent_set])
         return held
 
-    def _count_in(self, clusterer: StoryClusterer, article_ids: list[str]) -> None:
-        """Count stored articles' terms into the document frequencies."""
+    def _count_in(self, clusterer: StoryClusterer, article_ids: list[str], sign: int = 1) -> None:
+        """Count stored articles' terms into the document frequencies (``sign=-1``: out). Their
+        features are read back from the store: every article that left memory was written when
+        it left (:meth:`_evict` flushes first)."""
         for feats in self.store.features_of(article_ids).values():
-            clusterer.count(feats)
-        self._counted.update(article_ids)
-
-    def _count_out(self, clusterer: StoryClusterer, article_ids: list[str]) -> None:
-        """Take stored articles that are neither held nor recent out of the frequencies."""
-        gone = [a for a in article_ids if a in self._counted]
-        if gone:
-            self._flush()  # their features are read back from the store
-            for feats in self.store.features_of(gone).values():
-                clusterer.count(feats, -1)
-            self._counted.difference_update(gone)
+            clusterer.count(feats, sign)
 
     # -- ingest -------------------------------------------------------------------------------
 
@@ -315,14 +309,15 @@ class Engine:
         )
         index.add(article.id, fp)
         clusterer.commit(terms, assignment)
-        self._counted.add(article.id)
         day = terms["day"] if terms["day"] is not None else _day(None)
         self._hold(article.id, assignment.story_id, group_id, day)
         self._recent.append(article.id)
+        self._recent_set.add(article.id)
         if len(self._recent) > IDF_FLOOR:
             old = self._recent.popleft()
+            self._recent_set.discard(old)
             if old not in self._story_of:  # left memory already: no longer counted
-                self._count_out(clusterer, [old])
+                self._count_in(clusterer, [old], -1)
         self._active[assignment.story_id] = max(self._active.get(assignment.story_id, day), day)
         self._clock = max(self._clock, day)
         self._late_merge(assignment)
@@ -403,9 +398,8 @@ class Engine:
                 leaving.append(article_id)
         leaving = list(dict.fromkeys(a for a in leaving if a in self._story_of))
         if leaving:
-            self._flush()  # what leaves memory is read back from the store (late articles)
-        recent = set(self._recent)
-        self._count_out(clusterer, [a for a in leaving if a not in recent])
+            self._flush()  # what leaves memory is read back from the store
+        self._count_in(clusterer, [a for a in leaving if a not in self._recent_set], -1)
         by_story: dict[str, set[str]] = {}
         for article_id in leaving:
             index.remove(article_id)
@@ -591,7 +585,7 @@ class Engine:
         self._expiry.clear()
         self._recalled.clear()
         self._recent.clear()
-        self._counted.clear()
+        self._recent_set.clear()
         self._late_held = self._recalled_held = 0
 
     def merge(self, keep: str, other: str, *, automatic: bool = False) -> str:
@@ -737,7 +731,7 @@ def syndication_groups(
     articles: list[Article], settings: Settings | None = None
 ) -> tuple[list[Article], list[SyndicationGroup]]:
     """These articles without repeats, grouped into syndication groups (copies of one text;
-    texts crediting one wire: :func:`~synoptic.model.one_per_wire`)."""
+    texts crediting one wire: :func:`~synoptic.model.story_groups`)."""
     settings = settings or Settings()
     index = SyndicationIndex(threshold=settings.duplicate_threshold)
     group_of: dict[str, str] = {}
@@ -750,15 +744,10 @@ def syndication_groups(
         group_of[article.id] = group_of[copy.article_id] if copy else article.id
         index.add(article.id, fp)
         unique.append(article)
-    members: dict[str, list[str]] = {}
+    grouped: dict[str, list[Article]] = {}
     for article in unique:
-        members.setdefault(group_of[article.id], []).append(article.id)
-    wire = {a.id: a.wire for a in unique}
-    groups = [
-        SyndicationGroup(gid, tuple(ids), next((wire[i] for i in ids if wire[i]), None))
-        for gid, ids in members.items()
-    ]
-    return unique, one_per_wire(groups)
+        grouped.setdefault(group_of[article.id], []).append(article)
+    return unique, story_groups(grouped)
 
 
 def brief_of(

@@ -111,7 +111,7 @@ class Membership:
 
 @dataclass(frozen=True)
 class SyndicationGroup:
-    """Articles that are one report: one text republished, or (after :func:`one_per_wire`)
+    """Articles that are one report: one text republished, or (see :func:`story_groups`)
     the texts of a story that credit one wire service. Together they count as one independent
     report."""
 
@@ -120,22 +120,25 @@ class SyndicationGroup:
     wire: str | None = None
 
 
-def one_per_wire(groups: list[SyndicationGroup]) -> list[SyndicationGroup]:
-    """A story's syndication groups, those crediting the same wire folded into the first of
-    them: two texts of one wire (its first version and a rewrite, its main story and a
+def story_groups(grouped: dict[str, list[Article]]) -> list[SyndicationGroup]:
+    """A story's reports from its articles by syndication group id (each group named for the
+    wire one of its articles credits), the groups crediting the same wire folded into the first
+    of them: two texts of one wire (its first version and a rewrite, its main story and a
     sidebar) are one source, not two confirmations, though their words differ too much for a
     copy. Groups with no wire stay as they are."""
     first: dict[str, int] = {}
     out: list[SyndicationGroup] = []
-    for group in groups:
-        at = first.get(group.wire) if group.wire else None
+    for gid, members in grouped.items():
+        ids = tuple(a.id for a in members)
+        wire = next((a.wire for a in members if a.wire), None)
+        at = first.get(wire) if wire else None
         if at is None:
-            if group.wire:
-                first[group.wire] = len(out)
-            out.append(group)
+            if wire:
+                first[wire] = len(out)
+            out.append(SyndicationGroup(gid, ids, wire))
         else:
             kept = out[at]
-            out[at] = SyndicationGroup(kept.id, kept.article_ids + group.article_ids, kept.wire)
+            out[at] = SyndicationGroup(kept.id, kept.article_ids + ids, kept.wire)
     return out
 
 

@@ -46,8 +46,8 @@ from synoptic.model import (
     Rejection,
     Removed,
     SyndicationGroup,
-    one_per_wire,
     split_paragraphs,
+    story_groups,
 )
 
 SCHEMA_VERSION = 8
@@ -619,16 +619,7 @@ class Store:
         grouped: dict[str, list[Article]] = {}
         for row, art in zip(rows, arts, strict=True):
             grouped.setdefault(row["group_id"], []).append(art)
-        groups = one_per_wire(
-            [
-                SyndicationGroup(
-                    gid,
-                    tuple(a.id for a in members),
-                    next((a.wire for a in members if a.wire), None),
-                )
-                for gid, members in grouped.items()
-            ]
-        )
+        groups = story_groups(grouped)
         mships = [
             Membership(r["id"], story_id, r["score"], dict(r["parts"]), r["runner_up"])
             for r in rows
