@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 class OutletRegistry:
     by_alias: dict[str, str]
     by_domain: dict[str, str]
-    wires: frozenset[str]
-    wire_forms: tuple[str, ...] = ()  # the wires' names and aliases as written
+    wire_forms: tuple[str, ...]  # the wire services' names and aliases as written
 
     @classmethod
     def bundled(cls) -> OutletRegistry:
@@ -36,7 +35,7 @@ class OutletRegistry:
             if outlet["name"] in wires
             for form in (outlet["name"], *outlet["aliases"])
         }
-        return cls(by_alias, by_domain, wires, tuple(sorted(forms, key=lambda f: (-len(f), f))))
+        return cls(by_alias, by_domain, tuple(sorted(forms, key=lambda f: (-len(f), f))))
 
     def canonical(self, name: str) -> str | None:
         """The registry's name for ``name``, or None when it is not a known outlet."""
