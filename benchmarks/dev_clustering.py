@@ -5,7 +5,7 @@ operating point were chosen (docs/benchmarks.md). Only the dev splits are read: 
     python benchmarks/dev_clustering.py --ecbplus ../shared/datasets/ecbplus/ECB+ \\
         --multinews ../shared/datasets/multinews/sample_validation.csv \\
         [--split-linkage weighted] [--split-margin 0.4] [--eagerness 0.5] [--orders 5] \\
-        [--max-candidates 20]
+        [--max-candidates 20] [--late-margin 0.4]
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ from synoptic.evaluate import (
 )
 
 
-def _configure(linkage: str | None, margin: float | None, candidates: int | None) -> None:
+def _configure(
+    linkage: str | None, margin: float | None, candidates: int | None, late: float | None
+) -> None:
+    if late is not None:
+        cluster.LATE_MARGIN = late
     if candidates is not None:
         cluster.MAX_CANDIDATES = candidates
     if linkage is not None:
@@ -49,6 +53,7 @@ def main() -> None:
     parser.add_argument("--split-margin", type=float, help="logits (cluster.SPLIT_MARGIN)")
     parser.add_argument("--eagerness", type=float, default=0.5)
     parser.add_argument("--max-candidates", type=int, help="stories scored per article")
+    parser.add_argument("--late-margin", type=float, help="logits (cluster.LATE_MARGIN)")
     parser.add_argument("--orders", type=int, default=5)
     args = parser.parse_args()
     dev = {
@@ -60,7 +65,7 @@ def main() -> None:
     with ProcessPoolExecutor(
         2,
         initializer=_configure,
-        initargs=(args.split_linkage, args.split_margin, args.max_candidates),
+        initargs=(args.split_linkage, args.split_margin, args.max_candidates, args.late_margin),
     ) as pool:
         for name, docs in dev.items():
             runs = list(
