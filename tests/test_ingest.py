@@ -65,7 +65,9 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
         handle.truncate(50 * 1024 * 1024)  # a 50 MB file (sparse, cheap to make)
     (folder / "slides.pdf").write_bytes(b"%PDF-1.4 ...")
     (folder / "short.txt").write_text("Just a headline\n\nAnd one line.")
+    (folder / "stub.html").write_text("<html><body><div id='app'></div></body></html>")
     return {
+        "stub.html": "only 0 words of text",
         "empty.txt": "empty",
         "blob.txt": "binary",
         "latin1.txt": "UTF-8",

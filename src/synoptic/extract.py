@@ -173,9 +173,20 @@ class Extractor:
     def _from_html(self, doc: Document) -> dict[str, Any]:
         data = page_fields(doc.content, doc.meta.get("url"))
         if data is None:
+            import trafilatura
+
+            n_words = len(words(trafilatura.html2txt(doc.content) or ""))
+            if n_words < self.options.min_words:
+                raise InputRejected(
+                    doc.origin,
+                    f"the HTML holds only {n_words} words of text (an article needs at least "
+                    f"{self.options.min_words}); is the page complete, or does it need a browser "
+                    "to show its text?",
+                )
             raise InputRejected(
                 doc.origin,
-                "no article text found in the HTML (an index page, an app shell or an error page?)",
+                f"no article text found among the HTML's {n_words} words (an index page, an "
+                "app shell or an error page?)",
             )
         return data
 
