@@ -74,15 +74,25 @@ def parse_feed(fetched: Fetched) -> tuple[list[Entry], str | None]:
     return entries, warning
 
 
+def is_json_feed(data: object) -> bool:
+    """Whether parsed JSON is a JSON Feed (its 'version' names jsonfeed.org)."""
+    return isinstance(data, dict) and "jsonfeed" in str(data.get("version", ""))
+
+
 def _json_feed(fetched: Fetched) -> list[Entry]:
     try:
         data = json.loads(fetched.content.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputRejected(fetched.url, f"malformed JSON Feed: {exc}") from None
-    if not isinstance(data, dict) or "jsonfeed" not in str(data.get("version", "")):
+    if not is_json_feed(data):
         raise InputRejected(
             fetched.url, "JSON but not a JSON Feed (no 'version' naming jsonfeed.org)"
         )
+    return json_feed_entries(data)
+
+
+def json_feed_entries(data: dict[str, Any]) -> list[Entry]:
+    """The entries of a parsed JSON Feed."""
     entries = []
     for item in data.get("items", []):
         if not isinstance(item, dict):

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from synoptic.errors import InputRejected
 from synoptic.extract import ExtractOptions
-from synoptic.feeds import entry_text, parse_feed
+from synoptic.feeds import Entry, entry_text, is_json_feed, json_feed_entries, parse_feed
 from synoptic.fetch import Fetched
 from synoptic.model import Document, Rejection
 from synoptic.text import words
@@ -297,8 +297,8 @@ class Reader:
                 origin, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             )
             return
-        if isinstance(obj, dict) and "jsonfeed" in str(obj.get("version", "")):
-            yield from self._feed(data, origin)
+        if is_json_feed(obj):
+            yield from self._entries(origin, json_feed_entries(obj), None)
         elif isinstance(obj, list):
             for index, item in enumerate(obj):
                 yield json_document(item, f"{origin}#{index}")
@@ -314,6 +314,9 @@ class Reader:
         except InputRejected as exc:
             yield Rejection(origin, exc.reason)
             return
+        yield from self._entries(origin, entries, warning)
+
+    def _entries(self, origin: str, entries: list[Entry], warning: str | None) -> Iterator[Item]:
         if warning is not None:
             yield Rejection(origin, warning)
         elif not entries:
