@@ -92,6 +92,24 @@ def test_merge_and_split_persist_and_are_respected(
         assert frozenset((new_id, parade.id)) in eng.store.separated()
 
 
+def test_splitting_the_same_articles_again_gets_a_fresh_id(
+    engine: Engine, tmp_path: Path, parade_dir: Path
+) -> None:
+    """A split's id comes from its articles; when an earlier split of the same articles was
+    merged away, its id resolves to the merged story, so the second split needs another."""
+    engine.ingest([parade_dir])
+    story = engine.stories()[0]
+    leaving = [story.articles[0].id]
+    first = engine.split(story.id, leaving)
+    assert engine.merge(story.id, first) == story.id  # ``first`` now resolves to ``story``
+    second = engine.split(story.id, leaving)
+    assert second != first
+    assert [a.id for a in engine.story(second).articles] == leaving
+    assert engine.story(first).id == story.id
+    assert engine.merge(story.id, second) == story.id  # merging it away again works too
+    assert len(engine.story(story.id).articles) == 3
+
+
 def test_split_errors_name_the_fix(engine: Engine, parade_dir: Path) -> None:
     import pytest
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import heapq
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -507,7 +508,7 @@ class Engine:
         leaving = [a for a in members if votes[self._group_of.get(a, a)] > 0]
         if not leaving or len(leaving) == len(members):
             return
-        new_id = _split_id(leaving)
+        new_id = _split_id(self.store, leaving)
         states: dict[str, dict[str, Any]] = {}
 
         def recompute(conn: Any, story_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -619,7 +620,7 @@ class Engine:
             )
         if not article_ids or set(article_ids) >= members:
             raise SettingsError("name some, but not all, of the story's articles to split off")
-        new_id = _split_id(article_ids)
+        new_id = _split_id(self.store, article_ids)
         self.store.move_articles(
             list(dict.fromkeys(article_ids)),
             new_id,
@@ -721,10 +722,17 @@ def extract(
     return out
 
 
-def _split_id(article_ids: list[str]) -> str:
-    """The id of a story split off from another: the same articles always give the same id."""
-    digest = hashlib.sha256(("split\0" + "\0".join(sorted(article_ids))).encode()).hexdigest()
-    return "s_" + digest[:16]
+def _split_id(store: Store, article_ids: list[str]) -> str:
+    """The id of a story split off from another: the same articles in the same store history
+    give the same id, never one a story has or had (an id merged away resolves to the story
+    it went into, so reusing it would hide the new story)."""
+    key = "split\0" + "\0".join(sorted(article_ids))
+    for attempt in itertools.count():
+        digest = hashlib.sha256(f"{key}\0{attempt}".encode() if attempt else key.encode())
+        story_id = "s_" + digest.hexdigest()[:16]
+        if not store.story_id_taken(story_id):
+            return story_id
+    raise AssertionError("unreachable")
 
 
 def syndication_groups(

@@ -577,6 +577,14 @@ class Store:
                 story_id = new
         return story_id
 
+    def story_id_taken(self, story_id: str) -> bool:
+        """Whether a story has this id, or had it before a merge (it is an alias)."""
+        with self.engine.connect() as conn:
+            return any(
+                conn.execute(select(table.c[column]).where(table.c[column] == story_id)).first()
+                for table, column in ((stories, "id"), (story_aliases, "old_id"))
+            )
+
     def story_row(self, story_id: str) -> dict[str, Any]:
         story_id = self.resolve(story_id)
         with self.engine.connect() as conn:
