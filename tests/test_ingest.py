@@ -66,7 +66,10 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
     (folder / "slides.pdf").write_bytes(b"%PDF-1.4 ...")
     (folder / "short.txt").write_text("Just a headline\n\nAnd one line.")
     (folder / "stub.html").write_text("<html><body><div id='app'></div></body></html>")
+    links = "".join(f"<li><a href='/s/{i}'>Section {i} of the site</a></li>" for i in range(40))
+    (folder / "menu.html").write_text(f"<html><body><ul>{links}</ul></body></html>")
     return {
+        "menu.html": "index page",
         "stub.html": "only 0 words of text",
         "empty.txt": "empty",
         "blob.txt": "binary",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import Any
 
 from synoptic.clean import Cleaned, TextCleaner
 from synoptic.errors import InputRejected
 from synoptic.model import Article, Document, Removed, article_id
 from synoptic.outlets import OutletRegistry
-from synoptic.text import MONTHS, ends_like_sentence, words
+from synoptic.text import MONTHS, ends_like_sentence, normalise, words
 
 KNOWN_FIELDS = frozenset(
     {"id", "title", "text", "html", "url", "outlet", "published", "authors", "language"}
@@ -47,6 +48,45 @@ def wall_kind(title: str, text: str) -> str | None:
         if pattern.search(title) or pattern.search(text):
             return kind
     return None
+
+
+# An HTML page whose text is mostly its links' texts is an index (a section front, a site map),
+# not an article: trafilatura without its fallbacks keeps a page of links as main text. Real
+# article pages of the ScrapingHub set have at most 49% of their paragraphs equal to a link's
+# text (one long, noisy page; the next 38%), a menu page 100%.
+INDEX_MIN_PARAGRAPHS = 8
+INDEX_LINK_SHARE = 0.8
+
+
+class _AnchorTexts(HTMLParser):
+    """The texts of an HTML page's links (whitespace collapsed)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.texts: set[str] = set()
+        self._open: list[list[str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._open.append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._open:
+            self.texts.add(normalise(" ".join(self._open.pop())))
+
+    def handle_data(self, data: str) -> None:
+        for parts in self._open:
+            parts.append(data)
+
+
+def link_share(html: str, paragraphs: list[str]) -> float:
+    """The share of ``paragraphs`` that are exactly the text of one of the page's links."""
+    if not paragraphs:
+        return 0.0
+    parser = _AnchorTexts()
+    parser.feed(html)
+    parser.close()
+    return sum(normalise(p) in parser.texts for p in paragraphs) / len(paragraphs)
 
 
 def parse_published(value: Any, origin: str) -> datetime | None:
@@ -208,6 +248,17 @@ class Extractor:
         wall = wall_kind(title, text)
         if wall:
             raise InputRejected(doc.origin, f"looks like {wall}, not an article ({n_words} words)")
+        if (
+            doc.kind == "html"
+            and len(paragraphs) >= INDEX_MIN_PARAGRAPHS
+            and (share := link_share(doc.content, paragraphs)) >= INDEX_LINK_SHARE
+        ):
+            raise InputRejected(
+                doc.origin,
+                f"looks like an index page, not an article: {share:.0%} of its "
+                f"{len(paragraphs)} paragraphs are links (give the article pages' URLs, or "
+                "the site's feed)",
+            )
         url = meta.get("url") or page.get("url") or None
         hints = cleaned.hints
 
