@@ -5,7 +5,7 @@ operating point were chosen (docs/benchmarks.md). Only the dev splits are read: 
     python benchmarks/dev_clustering.py --ecbplus ../shared/datasets/ecbplus/ECB+ \\
         --multinews ../shared/datasets/multinews/sample_validation.csv \\
         [--split-linkage weighted] [--split-margin 0.4] [--eagerness 0.5] [--orders 5] \\
-        [--max-candidates 20] [--late-margin 0.4]
+        [--max-candidates 20] [--late-margin 1.5]
 """
 
 from __future__ import annotations
