@@ -68,7 +68,14 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
     (folder / "stub.html").write_text("<html><body><div id='app'></div></body></html>")
     links = "".join(f"<li><a href='/s/{i}'>Section {i} of the site</a></li>" for i in range(40))
     (folder / "menu.html").write_text(f"<html><body><ul>{links}</ul></body></html>")
+    (folder / "archived.txt").write_text(
+        "Archived page\n\nThese crawls are part of an effort to archive pages as they are "
+        "created and archive the pages that they refer to. That way, as the pages that are "
+        "referenced are changed or taken from the web, a link to the version that was live "
+        "when the page was written will be preserved."
+    )
     return {
+        "archived.txt": "platform's notice",
         "menu.html": "index page",
         "stub.html": "only 0 words of text",
         "empty.txt": "empty",

@@ -31,6 +31,13 @@ _WALLS = {
         r"|this (?:article|story|content) is (?:only )?(?:available|reserved) (?:to|for) (?:paying )?subscribers)\b",
         re.IGNORECASE,
     ),
+    # fixed texts a platform shows instead of the content (seen in Multi-News dev documents)
+    "a platform's notice (a tweet page without its tweet, a web archive's crawl description)": re.compile(
+        r"\b(?:you can add location information to your tweets|this crawl was run at a level"
+        r"|these crawls are part of an effort to archive pages"
+        r"|has been donating their crawl data to the internet archive)",
+        re.IGNORECASE,
+    ),
     "an error page": re.compile(
         r"\b(?:page not found|404 not found|error 404|this page (?:does not|doesn't|no longer) exists?"
         r"|access denied|something went wrong|temporarily unavailable)\b",
@@ -41,7 +48,8 @@ WALL_MAX_WORDS = 250
 
 
 def wall_kind(title: str, text: str) -> str | None:
-    """A consent wall, paywall stub or error page posing as an article (short, and saying so)."""
+    """A consent wall, paywall stub, platform notice or error page posing as an article (short,
+    and saying so)."""
     if len(text.split()) > WALL_MAX_WORDS:
         return None
     for kind, pattern in _WALLS.items():
