@@ -91,8 +91,11 @@ class _AnchorTexts(HTMLParser):
 
 
 def link_share(html: str, paragraphs: list[str]) -> float:
-    """The share of ``paragraphs`` that are exactly the text of one of the page's links."""
-    if not paragraphs:
+    """The share of ``paragraphs`` that are exactly the text of one of the page's links; 0
+    without parsing the page when there are too few paragraphs, or too few short ones, for an
+    index page."""
+    short = sum(len(p.split()) <= INDEX_SHORT_WORDS for p in paragraphs)
+    if len(paragraphs) < INDEX_MIN_PARAGRAPHS or short < INDEX_LINK_SHARE * len(paragraphs):
         return 0.0
     parser = _AnchorTexts()
     parser.feed(html)
@@ -259,11 +262,8 @@ class Extractor:
         wall = wall_kind(title, text)
         if wall:
             raise InputRejected(doc.origin, f"looks like {wall}, not an article ({n_words} words)")
-        short = sum(len(p.split()) <= INDEX_SHORT_WORDS for p in paragraphs)
         if (
             doc.kind == "html"
-            and len(paragraphs) >= INDEX_MIN_PARAGRAPHS
-            and short >= INDEX_LINK_SHARE * len(paragraphs)
             and (share := link_share(doc.content, paragraphs)) >= INDEX_LINK_SHARE
         ):
             raise InputRejected(
