@@ -81,12 +81,13 @@ def pairs(docs: list[LabeledDoc], seeds: int) -> tuple[np.ndarray, np.ndarray]:
         except InputRejected:
             continue
     xs, ys = [], []
-    zero = ClusterModel(dict.fromkeys(FEATURES, 0.0), 0.0)
+    # only the features are read, not the score; a channel is computed when the model weighs it
+    every = ClusterModel(dict.fromkeys(FEATURES, 1.0), 0.0)
     scored, cluster.MAX_CANDIDATES = cluster.MAX_CANDIDATES, TRAIN_CANDIDATES
     for seed in range(seeds):
         order = list(feats)
         random.Random(seed).shuffle(order)
-        clusterer = StoryClusterer(model=zero)
+        clusterer = StoryClusterer(model=every)
         for label, f in order:
             gold = "g:" + label
             units, vectors = clusterer.vectors(f)

@@ -3,6 +3,7 @@ corrections persisted, restarts continue, and --why explains."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from synoptic.cluster import (
     ClusterModel,
     MemberMatrix,
     StoryClusterer,
+    StoryState,
     article_features,
 )
 from synoptic.errors import SettingsError
@@ -275,7 +277,8 @@ def test_a_story_of_two_events_splits_in_two() -> None:
     units = [clusterer.vectors(f)[0] for f in (chile[0], japan[0], chile[1])]
     for i, j in ((0, 1), (0, 2), (1, 2)):
         cosines = {
-            c: sum(v * units[j][c].get(t, 0.0) for t, v in units[i][c].items()) for c in CHANNELS
+            c: sum(v * units[j][c].get(t, 0.0) for t, v in units[i][c].items())
+            for c in clusterer.channels
         }
         expected = clusterer.model.probability({**cosines, "log_days_apart": 0.0})
         assert abs(fresh.p[i, j] - expected) < 1e-9 and fresh.p[j, i] == fresh.p[i, j]
@@ -493,3 +496,28 @@ def test_the_idf_counts_the_last_articles_however_sparse_the_window(
         again = restarted._clusterer
         assert again is not None and again.n_docs_ == 4
         assert {c: dict(v) for c, v in again.df_.items()} == df
+
+
+def test_channels_the_model_gives_no_weight_are_skipped_and_change_no_score() -> None:
+    """The bundled model weighs some channels 0: they are neither computed nor counted, and
+    every score is the one the model gives the full set of features."""
+    model = ClusterModel.bundled()
+    skipped = set(CHANNELS) - set(model.channels)
+    assert skipped and "body" in model.channels
+    texts = [QUAKE_A, QUAKE_B, QUAKE_A2]
+    lean = StoryClusterer(model=model)
+    full = StoryClusterer(model=ClusterModel(dict.fromkeys(FEATURES, 1.0), 0.0))
+    for n, text in enumerate(texts * 2):
+        feats = article_features(_article(text, n), model.channels)
+        assert skipped.isdisjoint(feats)
+        every = article_features(_article(text, n))
+        scored, _ = lean.score(feats)
+        for p, story_id, parts in scored:
+            assert skipped.isdisjoint(parts)
+            _, vectors = full.vectors(every)
+            assert p == pytest.approx(model.probability(full.features(vectors, None, story_id)))
+        assignment = lean.assign(f"a{n}", feats)
+        lean.commit(feats, assignment)
+        joined = full.stories_.get(assignment.story_id, StoryState()).joined(every)
+        full.commit(every, dataclasses.replace(assignment, state=joined))
+        assert full.stories_.keys() == lean.stories_.keys()

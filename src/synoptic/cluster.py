@@ -83,21 +83,28 @@ def _top(counts: dict[str, float], n: int) -> dict[str, float]:
     return {t: counts[t] for t in keep}
 
 
-def article_features(article: Article) -> dict[str, Any]:
-    """What the clusterer needs of an article: term counts per channel and the publication day."""
+def article_features(article: Article, channels: Iterable[str] = CHANNELS) -> dict[str, Any]:
+    """What the clusterer needs of an article: term counts per channel (of ``channels``: a
+    model's :attr:`ClusterModel.channels` skips those it gives no weight) and the publication
+    day."""
+    wanted = set(channels)
     title = content_terms(article.title)
-    body: Counter[str] = Counter()
-    for term in title:
-        body[term] += 2
-    body.update(content_terms(article.text)[:600])
+    out: dict[str, Any] = {}
+    if "body" in wanted:
+        body: Counter[str] = Counter()
+        for term in title:
+            body[term] += 2
+        body.update(content_terms(article.text)[:600])
+        out["body"] = {t: float(c) for t, c in body.items() if not t.startswith("month:")}
+    if "title" in wanted:
+        out["title"] = {t: 1.0 for t in title if not t.startswith("month:")}
     head = article.title + "\n" + article.text[:3000]
-    return {
-        "body": {t: float(c) for t, c in body.items() if not t.startswith("month:")},
-        "title": {t: 1.0 for t in title if not t.startswith("month:")},
-        "entities": {t: float(c) for t, c in Counter(name_phrases(head)).items()},
-        "numbers": {t: float(c) for t, c in Counter(numbers_and_dates(head)).items()},
-        "day": article.published.timestamp() / 86400 if article.published else None,
-    }
+    if "entities" in wanted:
+        out["entities"] = {t: float(c) for t, c in Counter(name_phrases(head)).items()}
+    if "numbers" in wanted:
+        out["numbers"] = {t: float(c) for t, c in Counter(numbers_and_dates(head)).items()}
+    out["day"] = article.published.timestamp() / 86400 if article.published else None
+    return out
 
 
 @dataclass
@@ -132,6 +139,9 @@ class StoryState:
     def joined(self, feats: dict[str, Any]) -> StoryState:
         channels = {}
         for c in CHANNELS:
+            if not feats.get(c):  # (a channel the model skips: not in the features)
+                channels[c] = self.channels[c]
+                continue
             merged = dict(self.channels[c])
             for t, v in feats[c].items():
                 merged[t] = merged.get(t, 0.0) + 1.0 + math.log(v)
@@ -149,6 +159,11 @@ class ClusterModel:
     weights: dict[str, float]
     bias: float
 
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels this model weighs; the others are never computed."""
+        return tuple(c for c in CHANNELS if self.weights.get(c, 0.0) != 0.0)
+
     @classmethod
     def bundled(cls) -> ClusterModel:
         raw = json.loads(
@@ -160,11 +175,12 @@ class ClusterModel:
         """:meth:`probability` over arrays of features (element-wise)."""
         z = np.full(next(iter(features.values())).shape, self.bias)
         for f in FEATURES:
-            z += self.weights[f] * features[f]
+            if f in features:  # (a channel the model skips is not computed)
+                z += self.weights[f] * features[f]
         return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0))))
 
     def probability(self, features: dict[str, float]) -> float:
-        z = self.bias + sum(self.weights[f] * features[f] for f in FEATURES)
+        z = self.bias + sum(self.weights[f] * features[f] for f in FEATURES if f in features)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
@@ -208,6 +224,7 @@ class StoryClusterer:
             raise SettingsError(f"merge_eagerness must be between 0 and 1, got {merge_eagerness!r}")
         self.merge_eagerness = merge_eagerness
         self.model = model or ClusterModel.bundled()
+        self.channels = self.model.channels  # those with a weight: the rest are not computed
         self.window_days = window_days
         self.threshold = min(0.99, max(0.01, 1.0 - merge_eagerness))
         # An article that fits a second story this well joins the two stories (a late merge).
@@ -256,7 +273,7 @@ class StoryClusterer:
     ) -> dict[str, float]:
         story = self.stories_[story_id]
         out: dict[str, float] = {}
-        for channel in CHANNELS:
+        for channel in self.channels:
             query, values = vectors[channel], story.channels[channel]
             # fsum: exact, so the set's (hash-seeded) order cannot change a result
             dot = math.fsum(query[t] * values[t] for t in query.keys() & values.keys())
@@ -272,7 +289,7 @@ class StoryClusterer:
         its term's idf once more, so that a dot product of the latter with a story's raw
         weights is the idf-weighted cosine's numerator."""
         units, scaled = {}, {}
-        for channel in CHANNELS:
+        for channel in self.channels:
             counts = feats[channel]
             idfs = self._idfs(channel, counts)
             raw = [(1.0 + math.log(c)) * i for c, i in zip(counts.values(), idfs, strict=True)]
@@ -286,7 +303,7 @@ class StoryClusterer:
         ``window_days`` of the article's publication ``day``."""
 
         def strongest(channel: str, n: int) -> list[str]:
-            prefix, weight = POSTED[channel], units[channel]
+            prefix, weight = POSTED[channel], units.get(channel, {})
             return [prefix + t for t in sorted(weight, key=weight.__getitem__, reverse=True)[:n]]
 
         keys = strongest("body", CANDIDATE_TERMS) + strongest("entities", 10)
@@ -369,7 +386,7 @@ class StoryClusterer:
         """Count an article's terms into the document frequencies (``sign=-1``: take an article
         that left the active window out again)."""
         self.n_docs_ += sign
-        for channel in CHANNELS:
+        for channel in self.channels:
             df, memo = self.df_[channel], self._log_df[channel]
             if len(memo) > 2 * len(df) + 100_000:  # terms looked up once, never counted
                 memo.clear()
@@ -478,7 +495,7 @@ class MemberMatrix:
         if units is None:
             units = clusterer.vectors(feats)[0]
         features: dict[str, np.ndarray] = {}
-        for c in CHANNELS:
+        for c in clusterer.channels:
             vocab, terms, counts = self._vocab[c], self._terms[c], feats[c]
             unseen = [t for t in counts if t not in vocab]
             vocab.update(zip(unseen, itertools.count(len(terms))))
@@ -510,7 +527,7 @@ class MemberMatrix:
         """Every member's unit vectors from today's idf, and every pair scored again."""
         n = len(self.ids)
         features: dict[str, np.ndarray] = {}
-        for c in CHANNELS:
+        for c in clusterer.channels:
             idf = np.array(clusterer._idfs(c, self._terms[c]), dtype=float)
             weight = self._raw[c] * idf[self._cols[c]]
             norms = np.sqrt(np.bincount(self._seg[c], weights=weight * weight, minlength=n))

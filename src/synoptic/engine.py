@@ -94,7 +94,7 @@ class Engine:
         self.reader = Reader(max_bytes=settings.max_bytes, allow_private=settings.allow_private)
         self.writer = BriefWriter.from_settings(settings)
         self._workers = Workers(settings.workers) if settings.workers > 1 else None
-        self.cluster_model = cluster_model
+        self.cluster_model = cluster_model or ClusterModel.bundled()
         self._index: SyndicationIndex | None = None
         self._clusterer: StoryClusterer | None = None
         self._separations: set[frozenset[str]] | None = None
@@ -226,7 +226,7 @@ class Engine:
         ``BATCH_SIZE``, each batch in one transaction; if anything fails mid-batch, that batch is
         not written, the learned state is reloaded from the store, and the error propagates."""
         report = IngestReport()
-        ready = prepared(items, self._workers)
+        ready = prepared(items, self._workers, self.cluster_model.channels)
         try:
             for item in ready:
                 outcome = item.outcome

@@ -11,9 +11,10 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from synoptic.cluster import article_features
+from synoptic.cluster import CHANNELS, article_features
 from synoptic.dedup import Fingerprint, Fingerprinter
 from synoptic.errors import InputRejected
 from synoptic.extract import Extractor
@@ -34,11 +35,13 @@ class Prepared:
 
 
 class Preparer:
-    """Extract, fingerprint and featurise one input at a time (no learned state)."""
+    """Extract, fingerprint and featurise one input at a time (no learned state); clustering
+    features of ``channels`` only (the clustering model's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, channels: tuple[str, ...] = CHANNELS) -> None:
         self.extractor = Extractor()
         self.fingerprinter = Fingerprinter()
+        self.channels = channels
 
     def __call__(self, item: Document | Rejection) -> Prepared:
         if isinstance(item, Rejection):
@@ -48,11 +51,11 @@ class Preparer:
         except InputRejected as exc:
             return Prepared(Rejection(exc.origin, exc.reason))
         fingerprint = self.fingerprinter.fingerprint(article)
-        return Prepared(article, fingerprint, article_features(article))
+        return Prepared(article, fingerprint, article_features(article, self.channels))
 
 
-def _prepare_chunk(chunk: list[Document | Rejection]) -> list[Prepared]:
-    preparer = Preparer()
+def _prepare_chunk(channels: tuple[str, ...], chunk: list[Document | Rejection]) -> list[Prepared]:
+    preparer = Preparer(channels)
     return [preparer(item) for item in chunk]
 
 
@@ -78,17 +81,21 @@ class Workers:
 
 
 def prepared(
-    items: Iterable[Document | Rejection], workers: Workers | None = None
+    items: Iterable[Document | Rejection],
+    workers: Workers | None = None,
+    channels: tuple[str, ...] = CHANNELS,
 ) -> Iterator[Prepared]:
-    """``items`` prepared, in order; by ``workers`` when given."""
+    """``items`` prepared, in order, with clustering features of ``channels``; by ``workers``
+    when given."""
     if workers is None:
-        yield from map(Preparer(), items)
+        yield from map(Preparer(channels), items)
         return
+    task = partial(_prepare_chunk, channels)
     pool = workers.pool()
     queued: deque[Future[list[Prepared]]] = deque()
     source = iter(items)
     while chunk := list(itertools.islice(source, CHUNK)):
-        queued.append(pool.submit(_prepare_chunk, chunk))
+        queued.append(pool.submit(task, chunk))
         if len(queued) >= AHEAD * workers.n:
             yield from queued.popleft().result()
     while queued:
