@@ -78,7 +78,7 @@ _POLY = np.uint32(0x01000193)
 
 def word_hashes(tokens: list[str]) -> np.ndarray:
     """Each word's CRC-32."""
-    return np.fromiter((zlib.crc32(t.encode()) for t in tokens), dtype=np.uint32, count=len(tokens))
+    return np.fromiter(map(zlib.crc32, map(str.encode, tokens)), dtype=np.uint32, count=len(tokens))
 
 
 def shingle_hashes(hashes: np.ndarray, size: int) -> np.ndarray:

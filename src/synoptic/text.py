@@ -98,8 +98,7 @@ def content_terms(text: str) -> list[str]:
 
     "Sept. 3", "September 3" and "Sept 3" all yield the term "3" and "month:9".
     """
-    terms = [_term(token) for token in words(text)]
-    return [t for t in terms if t]
+    return [t for t in map(_term, words(text)) if t]
 
 
 @lru_cache(maxsize=1 << 18)
