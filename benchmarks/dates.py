@@ -7,9 +7,10 @@ published within 3 days of that start. The real engine then streams the document
 5 orders each: without dates or URLs, shuffled (the clustering benchmark's protocol) and in the
 order of those dates (what time order alone does); and with the dates, in time order (a live
 stream) and shuffled (an archive ingested out of time order, where the 30-day active window
-evicts stories that later documents should have joined). Nothing is tuned here; the merge
-eagerness is the one clustering.py tunes on the dev split (ECB+ 0.5, Multi-News 0.6 since the
-tenth session's late merges; update both when clustering.py chooses others).
+evicts stories that later documents should have joined). Nothing else is tuned here: each
+dataset's merge eagerness is chosen on its dev split by clustering.py's own tuning
+(``tune_eagerness``: best mean F1 over the same number of shuffled undated orders), whichever
+split is reported.
 
     python benchmarks/dates.py --ecbplus ../shared/datasets/ecbplus/ECB+ \
         --multinews ../shared/datasets/multinews/sample_validation.csv [--split dev|report]
@@ -24,6 +25,8 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+from clustering import tune_eagerness  # benchmarks/clustering.py (this script's folder)
 
 from synoptic.engine import Engine
 from synoptic.evaluate import (
@@ -75,17 +78,29 @@ def main() -> None:
     parser.add_argument("--split", choices=["dev", "report"], default="dev")
     parser.add_argument("--orders", type=int, default=5)
     args = parser.parse_args()
-    dev = args.split == "dev"
-    ecb = [
-        d
-        for d in load_ecbplus(args.ecbplus)
-        if (int(d.label.split("/")[0]) in ECB_DEV_TOPICS) == dev
-    ]
-    mn = load_multinews(args.multinews, "first" if dev else "second")
-    print(f"| dataset ({args.split} split) | arrival | B³ F1 (mean of {args.orders}) | spread |")
-    print("|---|---|---|---|")
+    ecb_all = load_ecbplus(args.ecbplus)
+    splits = {
+        "ECB+": {
+            split: [d for d in ecb_all if (int(d.label.split("/")[0]) in ECB_DEV_TOPICS) == dev]
+            for split, dev in (("dev", True), ("report", False))
+        },
+        "Multi-News": {
+            "dev": load_multinews(args.multinews, "first"),
+            "report": load_multinews(args.multinews, "second"),
+        },
+    }
     with ProcessPoolExecutor(2) as pool:
-        for name, docs, eagerness in (("ECB+", ecb, 0.5), ("Multi-News", mn, 0.6)):
+        tuned = {
+            name: tune_eagerness(halves["dev"], args.orders, pool.map)
+            for name, halves in splits.items()
+        }
+        print(f"merge eagerness tuned on dev: {tuned}\n", flush=True)
+        print(
+            f"| dataset ({args.split} split) | arrival | B³ F1 (mean of {args.orders}) | spread |"
+        )
+        print("|---|---|---|---|")
+        for name, halves in splits.items():
+            docs, eagerness = halves[args.split], tuned[name]
             for mode in MODES:
                 jobs = [(docs, mode, seed, eagerness) for seed in range(args.orders)]
                 f1 = list(pool.map(run, jobs))

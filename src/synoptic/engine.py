@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import heapq
-import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -727,12 +726,11 @@ def _split_id(store: Store, article_ids: list[str]) -> str:
     give the same id, never one a story has or had (an id merged away resolves to the story
     it went into, so reusing it would hide the new story)."""
     key = "split\0" + "\0".join(sorted(article_ids))
-    for attempt in itertools.count():
-        digest = hashlib.sha256(f"{key}\0{attempt}".encode() if attempt else key.encode())
-        story_id = "s_" + digest.hexdigest()[:16]
-        if not store.story_id_taken(story_id):
-            return story_id
-    raise AssertionError("unreachable")
+    story_id, attempt = "s_" + hashlib.sha256(key.encode()).hexdigest()[:16], 0
+    while store.story_id_taken(story_id):
+        attempt += 1
+        story_id = "s_" + hashlib.sha256(f"{key}\0{attempt}".encode()).hexdigest()[:16]
+    return story_id
 
 
 def syndication_groups(
