@@ -81,6 +81,13 @@ def test_bad_db_url_is_a_usage_error() -> None:
     assert "database URL" in result.output
 
 
+def test_an_sqlite_file_path_is_a_database(parade_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "news.db"
+    assert invoke("ingest", parade_dir, "--db", path, "--quiet").exit_code == 0
+    stories = json.loads(invoke("stories", "--db", f"sqlite:///{path}", "--json").output)
+    assert len(stories) == 1 and len(stories[0]["articles"]) == 3
+
+
 def test_rejections_exit_1_and_are_listed(db_url: str, tmp_path: Path) -> None:
     docs = tmp_path / "in"
     docs.mkdir()

@@ -76,7 +76,7 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         envvar="SYNOPTIC_DB",
-        help="Database URL: sqlite:///FILE (default) or postgresql+psycopg://USER@HOST/DB.",
+        help="Database: sqlite:///FILE (default), postgresql+psycopg://USER@HOST/DB, or an SQLite file's path ending .db, .sqlite or .sqlite3.",
     ),
 ]
 JsonOption = Annotated[

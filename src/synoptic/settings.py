@@ -8,11 +8,14 @@ from synoptic.errors import SettingsError
 
 DEFAULT_DB_URL = "sqlite:///synoptic.db"
 MB = 1024 * 1024
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")  # a db_url ending so may be a plain path
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Settings for an :class:`~synoptic.Engine`.
+
+    ``db_url`` is an SQLAlchemy URL, or the path of an SQLite file (.db, .sqlite, .sqlite3).
 
     ``merge_eagerness`` (0..1) is the one knob for story clustering: higher joins more readily.
     ``duplicate_threshold`` (0..1) is the word-shingle Jaccard similarity above which two texts
@@ -41,10 +44,14 @@ class Settings:
     workers: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.db_url, str) and self.db_url.endswith(SQLITE_SUFFIXES):
+            if "://" not in self.db_url:  # a plain path to an SQLite file
+                object.__setattr__(self, "db_url", f"sqlite:///{self.db_url}")
         if not isinstance(self.db_url, str) or "://" not in self.db_url:
             raise SettingsError(
-                f"db_url {self.db_url!r} is not a database URL; "
-                "use e.g. sqlite:///synoptic.db or postgresql+psycopg://user@host/db"
+                f"db_url {self.db_url!r} is neither a database URL nor an SQLite file "
+                f"({', '.join(SQLITE_SUFFIXES)}); use e.g. sqlite:///synoptic.db, "
+                "postgresql+psycopg://user@host/db or news.db"
             )
         if not isinstance(self.max_bytes, int) or self.max_bytes < 1024:
             raise SettingsError(f"max_bytes must be an integer >= 1024, got {self.max_bytes!r}")
