@@ -325,6 +325,26 @@ def test_a_restart_mid_story_still_splits_it(db_url: str) -> None:
     ]
 
 
+def test_a_model_that_weighs_more_channels_continues_a_store(db_url: str) -> None:
+    """Stored features hold only the channels of the model that wrote them; a later model that
+    weighs more channels (a new bundled model) continues the same store, split checks on the
+    stored features included, and still tells the two events apart."""
+    body_only = ClusterModel({**dict.fromkeys(FEATURES, 0.0), "body": 10.0}, -3.0)
+    every = ClusterModel({**dict.fromkeys(FEATURES, 1.0), "body": 10.0}, -3.5)
+    order = [t for pair in zip(_variants(QUAKE_A), _variants(QUAKE_B), strict=True) for t in pair]
+    docs = [Document(f"doc{i}", "text", text, {}) for i, text in enumerate(order)]
+    settings = Settings(db_url=db_url, merge_eagerness=0.9)
+    for model, part in ((body_only, docs[:4]), (every, docs[4:])):
+        with Engine(settings=settings, cluster_model=model) as engine:
+            engine.ingest_items(part)
+    with Engine(settings=settings) as engine:
+        titles = sorted(sorted({a.title for a in s.articles}) for s in engine.stories())
+    assert titles == [
+        ["Deadly quake hits Japan's Noto peninsula"],
+        ["Strong earthquake strikes southern Chile"],
+    ]
+
+
 def test_an_article_older_than_the_window_is_reported_late(db_url: str, tmp_path: Path) -> None:
     """Out-of-date-order input costs store reads: the report and the CLI say which articles
     arrived too late for the window and how to avoid it."""

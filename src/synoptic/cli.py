@@ -76,7 +76,8 @@ DbOption = Annotated[
     typer.Option(
         "--db",
         envvar="SYNOPTIC_DB",
-        help="Database: sqlite:///FILE (default), postgresql+psycopg://USER@HOST/DB, or an SQLite file's path ending .db, .sqlite or .sqlite3.",
+        help="Database: sqlite:///FILE (default), postgresql+psycopg://USER@HOST/DB, or the"
+        " path of an SQLite file ending .db, .sqlite or .sqlite3.",
     ),
 ]
 JsonOption = Annotated[

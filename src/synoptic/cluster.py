@@ -290,7 +290,7 @@ class StoryClusterer:
         weights is the idf-weighted cosine's numerator."""
         units, scaled = {}, {}
         for channel in self.channels:
-            counts = feats[channel]
+            counts = feats.get(channel, {})  # (stored before the model weighed it: none)
             idfs = self._idfs(channel, counts)
             raw = [(1.0 + math.log(c)) * i for c, i in zip(counts.values(), idfs, strict=True)]
             norm = math.sqrt(sum(v * v for v in raw)) or 1.0
@@ -390,7 +390,7 @@ class StoryClusterer:
             df, memo = self.df_[channel], self._log_df[channel]
             if len(memo) > 2 * len(df) + 100_000:  # terms looked up once, never counted
                 memo.clear()
-            for t in feats[channel]:
+            for t in feats.get(channel, ()):
                 memo.pop(t, None)
                 n = df.get(t, 0) + sign
                 if n > 0:
@@ -496,7 +496,7 @@ class MemberMatrix:
             units = clusterer.vectors(feats)[0]
         features: dict[str, np.ndarray] = {}
         for c in clusterer.channels:
-            vocab, terms, counts = self._vocab[c], self._terms[c], feats[c]
+            vocab, terms, counts = self._vocab[c], self._terms[c], feats.get(c, {})
             unseen = [t for t in counts if t not in vocab]
             vocab.update(zip(unseen, itertools.count(len(terms))))
             terms.extend(unseen)

@@ -44,9 +44,9 @@ class Settings:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.db_url, str) and self.db_url.endswith(SQLITE_SUFFIXES):
-            if "://" not in self.db_url:  # a plain path to an SQLite file
-                object.__setattr__(self, "db_url", f"sqlite:///{self.db_url}")
+        url = self.db_url
+        if isinstance(url, str) and url.endswith(SQLITE_SUFFIXES) and "://" not in url:
+            object.__setattr__(self, "db_url", f"sqlite:///{url}")  # a plain SQLite file path
         if not isinstance(self.db_url, str) or "://" not in self.db_url:
             raise SettingsError(
                 f"db_url {self.db_url!r} is neither a database URL nor an SQLite file "
