@@ -74,8 +74,14 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
         "referenced are changed or taken from the web, a link to the version that was live "
         "when the page was written will be preserved."
     )
+    (folder / "tweet.txt").write_text(
+        "Add a location to your Tweets\n\nWhen you tweet with a location, Twitter stores that "
+        "location. You can switch location on/off before each Tweet and always have the option "
+        "to delete your location history."
+    )
     return {
         "archived.txt": "platform's notice",
+        "tweet.txt": "platform's notice",
         "menu.html": "index page",
         "stub.html": "only 0 words of text",
         "empty.txt": "empty",

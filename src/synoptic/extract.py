@@ -34,8 +34,10 @@ _WALLS = {
     # fixed texts a platform shows instead of the content (seen in Multi-News dev documents)
     "a platform's notice (a tweet page without its tweet, a web archive's crawl description)": re.compile(
         r"\b(?:you can add location information to your tweets|this crawl was run at a level"
-        r"|these crawls are part of an effort to archive pages"
-        r"|has been donating their crawl data to the internet archive)",
+        r"|when you tweet with a location, twitter stores that location"
+        r"|these crawls are part of an effort to archive pages|the seed for wide\d+ was"
+        r"|has been donating their crawl data to the internet archive"
+        r"|using the archive-it service of the internet archive)",
         re.IGNORECASE,
     ),
     "an error page": re.compile(
