@@ -307,42 +307,39 @@ def test_engine_splits_an_early_merge_and_keeps_the_halves_apart(db_url: str) ->
     assert why.exit_code == 0 and "split off from" in why.output
 
 
-def test_a_restart_mid_story_still_splits_it(db_url: str) -> None:
-    """The split check's member matrix is not stored: a new process rebuilds it from the stored
-    features and reaches the same stories as one uninterrupted run."""
-    eager = ClusterModel({**dict.fromkeys(FEATURES, 0.0), "body": 10.0}, -3.0)
+EAGER_BODY = ClusterModel({**dict.fromkeys(FEATURES, 0.0), "body": 10.0}, -3.0)
+TWO_QUAKES = [
+    ["Deadly quake hits Japan's Noto peninsula"],
+    ["Strong earthquake strikes southern Chile"],
+]
+
+
+def _stories_after_two_processes(db_url: str, first: ClusterModel, second: ClusterModel) -> list:
+    """The two quakes' variants interleaved, the first 4 ingested by one process with model
+    ``first`` (their story then holds both events), the rest by a new one with ``second``;
+    each story's sorted titles."""
     order = [t for pair in zip(_variants(QUAKE_A), _variants(QUAKE_B), strict=True) for t in pair]
     docs = [Document(f"doc{i}", "text", text, {}) for i, text in enumerate(order)]
     settings = Settings(db_url=db_url, merge_eagerness=0.9)
-    for part in (docs[:4], docs[4:]):  # the story holds 4 articles, both events, at the restart
-        with Engine(settings=settings, cluster_model=eager) as engine:
+    for model, part in ((first, docs[:4]), (second, docs[4:])):
+        with Engine(settings=settings, cluster_model=model) as engine:
             engine.ingest_items(part)
     with Engine(settings=settings) as engine:
-        titles = sorted(sorted({a.title for a in s.articles}) for s in engine.stories())
-    assert titles == [
-        ["Deadly quake hits Japan's Noto peninsula"],
-        ["Strong earthquake strikes southern Chile"],
-    ]
+        return sorted(sorted({a.title for a in s.articles}) for s in engine.stories())
+
+
+def test_a_restart_mid_story_still_splits_it(db_url: str) -> None:
+    """The split check's member matrix is not stored: a new process rebuilds it from the stored
+    features and reaches the same stories as one uninterrupted run."""
+    assert _stories_after_two_processes(db_url, EAGER_BODY, EAGER_BODY) == TWO_QUAKES
 
 
 def test_a_model_that_weighs_more_channels_continues_a_store(db_url: str) -> None:
     """Stored features hold only the channels of the model that wrote them; a later model that
     weighs more channels (a new bundled model) continues the same store, split checks on the
     stored features included, and still tells the two events apart."""
-    body_only = ClusterModel({**dict.fromkeys(FEATURES, 0.0), "body": 10.0}, -3.0)
     every = ClusterModel({**dict.fromkeys(FEATURES, 1.0), "body": 10.0}, -3.5)
-    order = [t for pair in zip(_variants(QUAKE_A), _variants(QUAKE_B), strict=True) for t in pair]
-    docs = [Document(f"doc{i}", "text", text, {}) for i, text in enumerate(order)]
-    settings = Settings(db_url=db_url, merge_eagerness=0.9)
-    for model, part in ((body_only, docs[:4]), (every, docs[4:])):
-        with Engine(settings=settings, cluster_model=model) as engine:
-            engine.ingest_items(part)
-    with Engine(settings=settings) as engine:
-        titles = sorted(sorted({a.title for a in s.articles}) for s in engine.stories())
-    assert titles == [
-        ["Deadly quake hits Japan's Noto peninsula"],
-        ["Strong earthquake strikes southern Chile"],
-    ]
+    assert _stories_after_two_processes(db_url, EAGER_BODY, every) == TWO_QUAKES
 
 
 def test_an_article_older_than_the_window_is_reported_late(db_url: str, tmp_path: Path) -> None:
