@@ -1,5 +1,7 @@
 """Ingest speed on a generated stream of pre-extracted JSONL (see make_stream.py): articles per
-second, time per article over successive chunks (is it flat?), and peak memory; how long a new
+second, time per article over successive chunks (is it flat? also "machine-adjusted": against
+a fixed yardstick workload timed every 1,000 articles, since a shared machine's speed drifts
+within a run), and peak memory; how long a new
 engine takes to load the finished store's state (restart), with and without the id filter the
 last one saved; then, on the first 2,000 texts of the same stream, the single steps a user could
 time instead (datasketch's default MinHash, synoptic's vectorised MinHash, scikit-learn's
@@ -17,10 +19,12 @@ ingests them out of date order, as an archive might arrive (most articles are th
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import random
 import resource
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +41,7 @@ from synoptic.evaluate import clustering_scores
 from synoptic.ingest import Reader, json_document
 from synoptic.model import Document, Rejection
 from synoptic.store import Store, articles, memberships, seen_snapshots
-from synoptic.text import words
+from synoptic.text import content_terms, words
 
 
 def _rate(n: int, work: Callable[[], object]) -> float:
@@ -59,6 +63,39 @@ def _worker_peaks_mb(engine: Engine) -> list[float]:
         if hwm is not None:
             peaks.append(int(hwm.split()[1]) / 1024)
     return peaks
+
+
+CALIBRATION_TEXTS = 100
+CALIBRATE_EVERY = 1000  # articles per ingest call, each followed by one yardstick run
+
+
+def calibration_workload(path: str) -> Callable[[], float]:
+    """A fixed single-process workload on the stream's first texts (content terms, then
+    datasketch's MinHash of their word 5-shingles): seconds per run (~0.1 s). Timed after every
+    CALIBRATE_EVERY articles, so that each chunk's time per article can be read against how
+    fast this (shared, drifting) machine ran meanwhile: the median of its runs in the chunk."""
+    with open(path, encoding="utf-8") as handle:
+        texts = [json.loads(line)["text"] for line in itertools.islice(handle, CALIBRATION_TEXTS)]
+
+    def once() -> float:
+        started = time.perf_counter()
+        for text in texts:
+            tok = content_terms(text)
+            m = MinHash(num_perm=128, seed=1)
+            m.update_batch([" ".join(tok[i : i + 5]).encode() for i in range(len(tok) - 4)])
+        return time.perf_counter() - started
+
+    def run() -> float:
+        # with the garbage collector off: its pauses grow with the engine's heap, which would
+        # make the yardstick depend on what it measures
+        gc.disable()
+        try:
+            return once()
+        finally:
+            gc.enable()
+
+    once()  # warm caches
+    return run
 
 
 def steps(path: str, ingest_rate: float, n: int = 2000) -> None:
@@ -133,12 +170,21 @@ def main() -> None:
         total, overall = ingest(url, args, rows, worker_peak)
         quality = score(url, args.stream) if args.score else None
         restarts = restart(url)
-    print("| articles | articles/s (chunk) | ms/article | peak RSS MB | stories in memory | late |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| articles | articles/s (chunk) | ms/article | machine-adjusted | peak RSS MB "
+        "| stories in memory | late |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['peak_rss_mb']} | {r['stories']} | {r['late']} |"
+            f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['adjusted']} "
+            f"| {r['peak_rss_mb']} | {r['stories']} | {r['late']} |"
         )
+    print(
+        "machine-adjusted: the chunk's ms/article divided by the median time of the yardstick "
+        f"workload run after every {CALIBRATE_EVERY} of its articles, as a multiple of the first "
+        "chunk's (1.0: the same cost per article on a machine running at the same speed)"
+    )
     print(f"overall: {total} articles at {overall:.1f} articles/s")
     if worker_peak:
         print(f"largest worker process peak RSS: {max(worker_peak):.0f} MB")
@@ -187,23 +233,33 @@ def ingest(
             items = itertools.islice(reader.read([args.stream]), 0, None, args.sample)
             if args.limit:
                 items = itertools.islice(items, args.limit)
-        total, started = 0, time.perf_counter()
+        calibrate = calibration_workload(args.stream)
+        total, first, started = 0, 0.0, time.perf_counter()
         while True:
             chunk = list(itertools.islice(items, args.chunk))
             if not chunk:
                 break
-            t0 = time.perf_counter()
-            report = engine.ingest_items(chunk)
+            elapsed, yardsticks, new, late = 0.0, [], 0, 0
+            for i in range(0, len(chunk), CALIBRATE_EVERY):
+                t0 = time.perf_counter()
+                report = engine.ingest_items(chunk[i : i + CALIBRATE_EVERY])
+                t1 = time.perf_counter()
+                elapsed += t1 - t0
+                new, late = new + len(report.new), late + len(report.late)
+                yardsticks.append(calibrate())
+                started += time.perf_counter() - t1  # the yardstick is not ingest time
             worker_peak += _worker_peaks_mb(engine)
-            elapsed = time.perf_counter() - t0
+            relative = (elapsed / len(chunk)) / statistics.median(yardsticks)
+            first = first or relative
             total += len(chunk)
             rows.append(
                 {
                     "articles": total,
                     "chunk_per_s": round(len(chunk) / elapsed, 1),
                     "ms_per_article": round(1000 * elapsed / len(chunk), 2),
-                    "new": len(report.new),
-                    "late": len(report.late),
+                    "adjusted": round(relative / first, 2),
+                    "new": new,
+                    "late": late,
                     "peak_rss_mb": round(
                         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
                     ),
