@@ -35,7 +35,7 @@ bench: $(STAMP)  ## clustering, brief and extraction quality vs peers on the pub
 
 STREAM ?= /tmp/synoptic-stream-100k.jsonl
 
-bench-speed: $(STAMP)  ## ingest speed on a 100k-article stream built from the datasets (~20 min)
+bench-speed: $(STAMP)  ## ingest speed on a 100k-article stream built from the datasets (~20-40 min: the machine)
 	test -s $(STREAM) || $(BIN)/python benchmarks/make_stream.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
 		--multinews $(DATASETS)/multinews/sample_validation.csv --n 100000 --days 300 --life 10 \
 		--out $(STREAM)
