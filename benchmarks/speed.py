@@ -1,9 +1,8 @@
 """Ingest speed on a generated stream of pre-extracted JSONL (see make_stream.py): articles per
-second, time per article over successive chunks (is it flat? also "machine-adjusted": against
-a fixed yardstick workload timed every 1,000 articles, since a shared machine's speed drifts
-within a run), and peak memory; how long a new
-engine takes to load the finished store's state (restart), with and without the id filter the
-last one saved; then, on the first 2,000 texts of the same stream, the single steps a user could
+second, time per article over successive chunks (is it flat? also "machine-adjusted": against a
+fixed yardstick workload timed every 1,000 articles, since a shared machine's speed drifts
+within a run), and peak memory; how long a new engine takes to load the finished store's state
+(restart), with and without the id filter the last one saved; then, on the first 2,000 texts of the same stream, the single steps a user could
 time instead (datasketch's default MinHash, synoptic's vectorised MinHash, scikit-learn's
 TF-IDF), as ratios to ingest.
 
@@ -65,6 +64,13 @@ def _worker_peaks_mb(engine: Engine) -> list[float]:
     return peaks
 
 
+def _datasketch_minhash(tokens: list[str]) -> MinHash:
+    """datasketch's default MinHash of a text's word 5-shingles (SHA-1 per shingle)."""
+    m = MinHash(num_perm=128, seed=1)
+    m.update_batch([" ".join(tokens[i : i + 5]).encode() for i in range(len(tokens) - 4)])
+    return m
+
+
 CALIBRATION_TEXTS = 100
 CALIBRATE_EVERY = 1000  # articles per ingest call, each followed by one yardstick run
 
@@ -80,9 +86,7 @@ def calibration_workload(path: str) -> Callable[[], float]:
     def once() -> float:
         started = time.perf_counter()
         for text in texts:
-            tok = content_terms(text)
-            m = MinHash(num_perm=128, seed=1)
-            m.update_batch([" ".join(tok[i : i + 5]).encode() for i in range(len(tok) - 4)])
+            _datasketch_minhash(content_terms(text))
         return time.perf_counter() - started
 
     def run() -> float:
@@ -107,8 +111,7 @@ def steps(path: str, ingest_rate: float, n: int = 2000) -> None:
 
     def datasketch_minhash() -> None:
         for tok in tokens:
-            m = MinHash(num_perm=128, seed=1)
-            m.update_batch([" ".join(tok[i : i + 5]).encode() for i in range(len(tok) - 4)])
+            _datasketch_minhash(tok)
 
     def synoptic_minhash() -> None:
         for tok in tokens:

@@ -529,9 +529,9 @@ def test_channels_the_model_gives_no_weight_are_skipped_and_change_no_score() ->
         assert skipped.isdisjoint(feats)
         every = article_features(_article(text, n))
         scored, _ = lean.score(feats)
+        _, vectors = full.vectors(every)
         for p, story_id, parts in scored:
             assert skipped.isdisjoint(parts)
-            _, vectors = full.vectors(every)
             assert p == pytest.approx(model.probability(full.features(vectors, None, story_id)))
         assignment = lean.assign(f"a{n}", feats)
         lean.commit(feats, assignment)

@@ -139,7 +139,7 @@ class StoryState:
     def joined(self, feats: dict[str, Any]) -> StoryState:
         channels = {}
         for c in CHANNELS:
-            if not feats.get(c):  # (a channel the model skips: not in the features)
+            if not feats.get(c):  # nothing to add (or a channel the model skips)
                 channels[c] = self.channels[c]
                 continue
             merged = dict(self.channels[c])
