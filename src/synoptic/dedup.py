@@ -1,4 +1,4 @@
-"""Exact copies, near-duplicates and syndicated wire copies (datasketch MinHash LSH).
+"""Exact copies, near-duplicates and syndicated wire copies (MinHash LSH).
 
 Two indexes share one setting, ``threshold`` (word-shingle Jaccard for a near-duplicate):
 
@@ -7,57 +7,55 @@ Two indexes share one setting, ``threshold`` (word-shingle Jaccard for a near-du
   still shares whole paragraphs with the original. Paragraphs match at Jaccard >=
   ``threshold - 0.35`` (small edits inside a paragraph change many shingles), and two articles
   are one wire text when the matched paragraphs cover at least half of either article's words.
+
+Signatures are datasketch MinHashes (``affine32`` scheme) computed as array operations; the
+indexes band them as datasketch's ``MinHashLSH`` does, with its bands for the threshold.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import zlib
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHash, MinHashLSH
 
 from synoptic.errors import SettingsError
 from synoptic.model import Article
 from synoptic.text import words
 
+Item = TypeVar("Item", bound=Hashable)
 MIN_PARAGRAPH_WORDS = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Fingerprint:
+    """An article's MinHash signatures: ``doc`` of the whole text (``num_perm`` values),
+    ``paragraphs`` one row per long-enough paragraph, with their word counts."""
+
     content_hash: str
-    doc: LeanMinHash
-    paragraphs: tuple[LeanMinHash, ...]
+    doc: np.ndarray  # uint32, (num_perm,)
+    paragraphs: np.ndarray  # uint32, (paragraphs, num_perm)
     paragraph_words: tuple[int, ...]
 
     def to_bytes(self) -> tuple[bytes, bytes]:
-        doc = self.doc.hashvalues.astype(np.uint64).tobytes()
-        paras = b"".join(p.hashvalues.astype(np.uint64).tobytes() for p in self.paragraphs)
-        return doc, paras
+        """The signatures as stored: little-endian uint64 values, as datasketch keeps them."""
+        return self.doc.astype("<u8").tobytes(), self.paragraphs.astype("<u8").tobytes()
 
     @classmethod
     def from_bytes(
-        cls,
-        content_hash: str,
-        doc: bytes,
-        paras: bytes,
-        paragraph_words: list[int],
-        *,
-        seed: int,
-        scheme: str,
+        cls, content_hash: str, doc: bytes, paras: bytes, paragraph_words: list[int]
     ) -> Fingerprint:
-        doc_values = np.frombuffer(doc, dtype=np.uint64)
-        num_perm = len(doc_values)
-        para_values: list[Any] = (
-            list(np.frombuffer(paras, dtype=np.uint64).reshape(-1, num_perm)) if paras else []
-        )
+        doc_values = np.frombuffer(doc, dtype="<u8").astype(np.uint32)
+        para_values = np.frombuffer(paras, dtype="<u8").astype(np.uint32)
         return cls(
             content_hash,
-            LeanMinHash(seed=seed, hashvalues=doc_values, scheme=scheme),
-            tuple(LeanMinHash(seed=seed, hashvalues=v, scheme=scheme) for v in para_values),
+            doc_values,
+            para_values.reshape(-1, len(doc_values)),
             tuple(paragraph_words),
         )
 
@@ -111,27 +109,25 @@ class Fingerprinter:
         self._a, self._b = (p.astype(np.uint32) for p in template.permutations)
         self._empty = template.hashvalues.astype(np.uint32)
 
-    def signature(self, hashes: np.ndarray) -> LeanMinHash:
-        """The MinHash of a set of 32-bit shingle hashes."""
+    def signature(self, hashes: np.ndarray) -> np.ndarray:
+        """The MinHash values of a set of 32-bit shingle hashes."""
         if len(hashes) == 0:
-            values = self._empty
-        else:
-            # MurmurHash3's finalizer (datasketch pre-mixes inputs with it), then the affine
-            # permutations h -> a * h + b mod 2**32, and the minimum over shingles.
-            hv = hashes ^ (hashes >> np.uint32(16))
-            hv = hv * np.uint32(0x85EBCA6B)
-            hv = hv ^ (hv >> np.uint32(13))
-            hv = hv * np.uint32(0xC2B2AE35)
-            hv = hv ^ (hv >> np.uint32(16))
-            values = (hv[:, None] * self._a[None, :] + self._b[None, :]).min(axis=0)
-        return LeanMinHash(seed=self.seed, hashvalues=values, scheme=self.scheme)
+            return self._empty
+        # MurmurHash3's finalizer (datasketch pre-mixes inputs with it), then the affine
+        # permutations h -> a * h + b mod 2**32, and the minimum over shingles.
+        hv = hashes ^ (hashes >> np.uint32(16))
+        hv = hv * np.uint32(0x85EBCA6B)
+        hv = hv ^ (hv >> np.uint32(13))
+        hv = hv * np.uint32(0xC2B2AE35)
+        hv = hv ^ (hv >> np.uint32(16))
+        return np.asarray((hv[:, None] * self._a[None, :] + self._b[None, :]).min(axis=0))
 
     def fingerprint(self, article: Article) -> Fingerprint:
         return self.of_paragraphs(article.content_hash, article.paragraphs)
 
     def of_paragraphs(self, content_hash: str, paragraphs: list[str]) -> Fingerprint:
         """The whole text's signature, each long-enough paragraph's, and their word counts."""
-        paras: list[LeanMinHash] = []
+        paras: list[np.ndarray] = []
         counts: list[int] = []
         every: list[np.ndarray] = []  # the whole text's words (no word spans two paragraphs)
         for paragraph in paragraphs:
@@ -142,7 +138,73 @@ class Fingerprinter:
                 counts.append(len(hashes))
         whole = np.concatenate(every) if every else np.zeros(0, dtype=np.uint32)
         doc = self.signature(shingle_hashes(whole, 5))
-        return Fingerprint(content_hash, doc, tuple(paras), tuple(counts))
+        matrix = np.array(paras, dtype=np.uint32).reshape(len(paras), len(self._empty))
+        return Fingerprint(content_hash, doc, matrix, tuple(counts))
+
+
+class Bands(Generic[Item]):
+    """A MinHash LSH index: signatures cut into ``b`` bands of ``r`` values, and items whose
+    signatures agree on a whole band are candidates. ``b`` and ``r`` are those datasketch's
+    ``MinHashLSH`` picks for the threshold, and a bucket is keyed by the band's bytes as there, so
+    both find the same candidates; here all bands of many signatures are cut in one array
+    operation, and an item's buckets are found again from its signature, not stored."""
+
+    def __init__(self, threshold: float, num_perm: int) -> None:
+        reference = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.b, self.r = reference.b, reference.r
+        self.tables: list[dict[bytes, set[Item]]] = [{} for _ in range(self.b)]
+
+    def keys(self, signatures: np.ndarray) -> list[list[bytes]]:
+        """Each signature's (rows of a uint32 matrix) bucket key in each band."""
+        banded = np.ascontiguousarray(signatures[:, : self.b * self.r], dtype=np.uint32)
+        keys: list[list[bytes]] = banded.view(np.dtype((np.void, 4 * self.r))).tolist()
+        return keys
+
+    def insert(self, items: list[Item], signatures: np.ndarray) -> None:
+        for item, row in zip(items, self.keys(signatures), strict=True):
+            for table, key in zip(self.tables, row, strict=True):
+                bucket = table.get(key)
+                if bucket is None:
+                    table[key] = {item}
+                else:
+                    bucket.add(item)
+
+    def remove(self, items: list[Item], signatures: np.ndarray) -> None:
+        for item, row in zip(items, self.keys(signatures), strict=True):
+            for table, key in zip(self.tables, row, strict=True):
+                bucket = table.get(key)
+                if bucket is not None:
+                    bucket.discard(item)
+                    if not bucket:
+                        del table[key]
+
+    def query(self, signatures: np.ndarray) -> list[set[Item]]:
+        """Each signature's candidates."""
+        out = []
+        for row in self.keys(signatures):
+            found: set[Item] = set()
+            for table, key in zip(self.tables, row, strict=True):
+                bucket = table.get(key)
+                if bucket is not None:
+                    found |= bucket
+            out.append(found)
+        return out
+
+
+def jaccards(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarities of row-aligned signatures (datasketch's ``jaccard``)."""
+    return np.count_nonzero(a == b, axis=-1) / a.shape[-1]
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What the index keeps of an article: its paragraphs' signatures are rows of the index's
+    paragraph matrix."""
+
+    content_hash: str
+    doc: np.ndarray
+    rows: list[int]
+    paragraph_words: tuple[int, ...]
 
 
 class SyndicationIndex:
@@ -155,13 +217,18 @@ class SyndicationIndex:
         self.fingerprinter = Fingerprinter(num_perm=num_perm, seed=seed)
         self.paragraph_threshold = max(0.2, threshold - 0.35)
         self.coverage = 0.5
-        self.docs_ = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self.paragraphs_ = MinHashLSH(threshold=self.paragraph_threshold, num_perm=num_perm)
+        self.docs_: Bands[str] = Bands(threshold, num_perm)
+        self.paragraphs_: Bands[int] = Bands(self.paragraph_threshold, num_perm)  # of rows
         self.hashes_: dict[str, str] = {}
-        self.fingerprints_: dict[str, Fingerprint] = {}
+        self.held_: dict[str, _Held] = {}
+        # Every held paragraph's signature is a row here, so that a new article's paragraphs
+        # are compared with all their candidates in one array operation; freed rows are reused.
+        self.rows_ = np.zeros((1024, num_perm), dtype=np.uint32)
+        self.row_owner_: list[tuple[str, int]] = []  # row -> (article id, paragraph)
+        self._free: list[int] = []
 
     def __len__(self) -> int:
-        return len(self.fingerprints_)
+        return len(self.held_)
 
     def fingerprint(self, article: Article) -> Fingerprint:
         return self.fingerprinter.fingerprint(article)
@@ -171,25 +238,27 @@ class SyndicationIndex:
         if fp.content_hash in self.hashes_:
             return CopyMatch(self.hashes_[fp.content_hash], "exact", 1.0)
         best: CopyMatch | None = None
-        for other in sorted(self.docs_.query(fp.doc)):  # sorted: ties go the same way every run
-            score = fp.doc.jaccard(self.fingerprints_[other].doc)
-            if score >= self.threshold and (best is None or score > best.score):
-                best = CopyMatch(other, "near-duplicate", score)
+        found = sorted(self.docs_.query(fp.doc[None, :])[0])  # ties: the same way every run
+        if found:
+            others = np.array([self.held_[other].doc for other in found])
+            for other, score in zip(found, jaccards(fp.doc, others).tolist(), strict=True):
+                if score >= self.threshold and (best is None or score > best.score):
+                    best = CopyMatch(other, "near-duplicate", score)
         if best is not None:
             return best
         # Paragraph overlap: which of our paragraphs appear in which stored article.
+        candidates = self.paragraphs_.query(fp.paragraphs)
+        sizes = list(map(len, candidates))
+        rows = np.fromiter(itertools.chain.from_iterable(candidates), np.intp, sum(sizes))
+        ours = np.repeat(np.arange(len(candidates)), sizes)
+        similar = jaccards(fp.paragraphs[ours], self.rows_[rows]) >= self.paragraph_threshold
         matched: dict[str, dict[int, set[int]]] = {}
-        for i, para in enumerate(fp.paragraphs):
-            for key in self.paragraphs_.query(para):
-                other, j = key.rsplit("\t", 1)
-                if (
-                    para.jaccard(self.fingerprints_[other].paragraphs[int(j)])
-                    >= self.paragraph_threshold
-                ):
-                    matched.setdefault(other, {}).setdefault(i, set()).add(int(j))
+        for i, row in zip(ours[similar].tolist(), rows[similar].tolist(), strict=True):
+            other, j = self.row_owner_[row]
+            matched.setdefault(other, {}).setdefault(i, set()).add(j)
         total = sum(fp.paragraph_words) or 1
         for other, pairs in sorted(matched.items()):
-            theirs = self.fingerprints_[other].paragraph_words
+            theirs = self.held_[other].paragraph_words
             ours_covered = sum(fp.paragraph_words[i] for i in pairs) / total
             their_idx = set().union(*pairs.values())
             theirs_covered = sum(theirs[j] for j in their_idx) / (sum(theirs) or 1)
@@ -201,23 +270,36 @@ class SyndicationIndex:
 
     def remove(self, article_id: str) -> None:
         """Forget an article (it left the active window); the store keeps it."""
-        fp = self.fingerprints_.pop(article_id, None)
-        if fp is None:
+        held = self.held_.pop(article_id, None)
+        if held is None:
             return
-        self.docs_.remove(article_id)
-        for j in range(len(fp.paragraphs)):
-            self.paragraphs_.remove(f"{article_id}\t{j}")
-        if self.hashes_.get(fp.content_hash) == article_id:
-            del self.hashes_[fp.content_hash]
+        self.docs_.remove([article_id], held.doc[None, :])
+        self.paragraphs_.remove(held.rows, self.rows_[held.rows])
+        self._free.extend(held.rows)
+        if self.hashes_.get(held.content_hash) == article_id:
+            del self.hashes_[held.content_hash]
 
     def add(self, article_id: str, fp: Fingerprint) -> None:
-        if article_id in self.fingerprints_:
+        if article_id in self.held_:
             return
-        self.fingerprints_[article_id] = fp
+        rows = [self._row(article_id, j) for j in range(len(fp.paragraphs))]
+        self.rows_[rows] = fp.paragraphs
+        self.held_[article_id] = _Held(fp.content_hash, fp.doc, rows, fp.paragraph_words)
         self.hashes_.setdefault(fp.content_hash, article_id)
-        self.docs_.insert(article_id, fp.doc)
-        for j, para in enumerate(fp.paragraphs):
-            self.paragraphs_.insert(f"{article_id}\t{j}", para)
+        self.docs_.insert([article_id], fp.doc[None, :])
+        self.paragraphs_.insert(rows, fp.paragraphs)
+
+    def _row(self, article_id: str, paragraph: int) -> int:
+        """A free row of ``rows_`` for this paragraph (the matrix doubles when full)."""
+        if self._free:
+            row = self._free.pop()
+            self.row_owner_[row] = (article_id, paragraph)
+            return row
+        row = len(self.row_owner_)
+        if row == len(self.rows_):
+            self.rows_ = np.concatenate((self.rows_, np.zeros_like(self.rows_)))
+        self.row_owner_.append((article_id, paragraph))
+        return row
 
 
 class SeenIds:

@@ -186,12 +186,7 @@ class Engine:
                 continue  # in the store, but not compared with any more
             self._hold(row.article_id, row.story_id, row.group_id, day)
             fp = Fingerprint.from_bytes(
-                row.content_hash,
-                row.doc_sig,
-                row.para_sigs,
-                list(row.para_words),
-                seed=index.fingerprinter.seed,
-                scheme=index.fingerprinter.scheme,
+                row.content_hash, row.doc_sig, row.para_sigs, list(row.para_words)
             )
             index.add(row.article_id, fp)
             held.append(row.article_id)
