@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -390,13 +390,15 @@ class StoryClusterer:
             df, memo = self.df_[channel], self._log_df[channel]
             if len(memo) > 2 * len(df) + 100_000:  # terms looked up once, never counted
                 memo.clear()
-            for t in feats.get(channel, ()):
-                memo.pop(t, None)
-                n = df.get(t, 0) + sign
-                if n > 0:
-                    df[t] = n
-                else:
-                    df.pop(t, None)
+            terms = feats.get(channel, {}).keys()
+            deque(map(memo.pop, terms, itertools.repeat(None)), maxlen=0)  # (a loop in C)
+            if sign > 0:
+                df.update(terms)  # each term once
+                continue
+            df.subtract(terms)
+            for t in terms:
+                if df[t] <= 0:
+                    del df[t]
 
     def partial_fit(self, items: list[tuple[str, dict[str, Any]]]) -> StoryClusterer:
         for article_id, feats in items:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     event,
     func,
@@ -483,13 +484,16 @@ class Store:
                         for sid in sorted(created)
                     ],
                 )
-            for sid, it in final.items():
-                if sid not in created:
-                    conn.execute(
-                        update(stories)
-                        .where(stories.c.id == sid)
-                        .values(**state_values(it.centroid, stamp))
-                    )
+            grown = [
+                {"story_id": sid, **state_values(it.centroid, stamp)}
+                for sid, it in final.items()
+                if sid not in created
+            ]
+            if grown:  # one statement for all (executemany)
+                conn.execute(
+                    update(stories).where(stories.c.id == bindparam("story_id")),
+                    grown,
+                )
             conn.execute(
                 memberships.insert(),
                 [
