@@ -35,7 +35,7 @@ from scipy.spatial.distance import squareform
 
 from synoptic.errors import SettingsError
 from synoptic.model import Article
-from synoptic.text import content_terms, name_phrases, numbers_and_dates
+from synoptic.text import content_terms, name_phrases, numbers_and_dates, terms_of, words
 
 MAX_TERMS = 300
 # An article whose runner-up story would also take it with a probability this many logits
@@ -83,10 +83,12 @@ def _top(counts: dict[str, float], n: int) -> dict[str, float]:
     return {t: counts[t] for t in keep}
 
 
-def article_features(article: Article, channels: Iterable[str] = CHANNELS) -> dict[str, Any]:
+def article_features(
+    article: Article, channels: Iterable[str] = CHANNELS, text_words: list[str] | None = None
+) -> dict[str, Any]:
     """What the clusterer needs of an article: term counts per channel (of ``channels``: a
     model's :attr:`ClusterModel.channels` skips those it gives no weight) and the publication
-    day."""
+    day. ``text_words``: the text's :func:`~synoptic.text.words`, when the caller has them."""
     wanted = set(channels)
     title = content_terms(article.title)
     out: dict[str, Any] = {}
@@ -94,7 +96,7 @@ def article_features(article: Article, channels: Iterable[str] = CHANNELS) -> di
         body: Counter[str] = Counter()
         for term in title:
             body[term] += 2
-        body.update(content_terms(article.text)[:600])
+        body.update(itertools.islice(terms_of(text_words or words(article.text)), 600))
         out["body"] = {t: float(c) for t, c in body.items() if not t.startswith("month:")}
     if "title" in wanted:
         out["title"] = {t: 1.0 for t in title if not t.startswith("month:")}

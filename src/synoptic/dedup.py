@@ -127,11 +127,15 @@ class Fingerprinter:
 
     def of_paragraphs(self, content_hash: str, paragraphs: list[str]) -> Fingerprint:
         """The whole text's signature, each long-enough paragraph's, and their word counts."""
+        return self.of_words(content_hash, [words(paragraph) for paragraph in paragraphs])
+
+    def of_words(self, content_hash: str, paragraphs: list[list[str]]) -> Fingerprint:
+        """:meth:`of_paragraphs` of paragraphs already cut into :func:`~synoptic.text.words`."""
         paras: list[np.ndarray] = []
         counts: list[int] = []
         every: list[np.ndarray] = []  # the whole text's words (no word spans two paragraphs)
-        for paragraph in paragraphs:
-            hashes = word_hashes(words(paragraph))
+        for tokens in paragraphs:
+            hashes = word_hashes(tokens)
             every.append(hashes)
             if len(hashes) >= MIN_PARAGRAPH_WORDS:
                 paras.append(self.signature(shingle_hashes(hashes, 3)))

@@ -19,6 +19,7 @@ from synoptic.dedup import Fingerprint, Fingerprinter
 from synoptic.errors import InputRejected
 from synoptic.extract import Extractor
 from synoptic.model import Article, Document, Rejection
+from synoptic.text import words
 
 CHUNK = 32  # documents per task sent to a worker
 AHEAD = 4  # tasks queued per worker (bounds memory however long the input is)
@@ -50,8 +51,10 @@ class Preparer:
             article = self.extractor.extract(item)
         except InputRejected as exc:
             return Prepared(Rejection(exc.origin, exc.reason))
-        fingerprint = self.fingerprinter.fingerprint(article)
-        return Prepared(article, fingerprint, article_features(article, self.channels))
+        paragraphs = [words(paragraph) for paragraph in article.paragraphs]  # cut once
+        fingerprint = self.fingerprinter.of_words(article.content_hash, paragraphs)
+        text_words = list(itertools.chain.from_iterable(paragraphs))  # no word spans two
+        return Prepared(article, fingerprint, article_features(article, self.channels, text_words))
 
 
 def _prepare_chunk(channels: tuple[str, ...], chunk: list[Document | Rejection]) -> list[Prepared]:

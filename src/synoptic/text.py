@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -98,7 +99,12 @@ def content_terms(text: str) -> list[str]:
 
     "Sept. 3", "September 3" and "Sept 3" all yield the term "3" and "month:9".
     """
-    return [t for t in map(_term, words(text)) if t]
+    return list(terms_of(words(text)))
+
+
+def terms_of(tokens: Iterable[str]) -> Iterator[str]:
+    """:func:`content_terms` of :func:`words` tokens, lazily."""
+    return filter(None, map(_term, tokens))
 
 
 @lru_cache(maxsize=1 << 18)
@@ -163,7 +169,17 @@ class SentenceSplitter:
 _NAME = re.compile(
     r"\b(?:[A-Z][\w'’-]*\.?)(?:[ \t]+(?:(?:of|de|da|al|bin|van|von|der|la|le)[ \t]+)?[A-Z][\w'’-]*\.?)*"
 )
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“”]\s+|\n)$")
+_SENTENCE_END = frozenset('.!?:;"“”')
+
+
+def _starts_sentence(text: str, at: int) -> bool:
+    """Whether ``text[at:]`` begins a sentence: at the start of the text or of a line, or
+    after sentence punctuation and white space (within 200 characters)."""
+    if at == 0 or text[at - 1] == "\n":
+        return True
+    before = text[max(0, at - 200) : at]
+    kept = before.rstrip()
+    return len(kept) < len(before) and kept[-1:] in _SENTENCE_END
 
 
 def name_phrases(text: str) -> list[str]:
@@ -183,7 +199,7 @@ def name_phrases(text: str) -> list[str]:
         if (
             len(tokens) == 1
             and tokens[0].casefold() in lower_words
-            and _SENTENCE_START.search(text, max(0, match.start() - 200), match.start())
+            and _starts_sentence(text, match.start())
         ):
             continue
         name = " ".join(t.casefold() for t in tokens)
