@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from threadpoolctl import threadpool_limits
+
 from synoptic.brief import BriefWriter, story_headline
 from synoptic.cluster import (
     SPLIT_MAX,
@@ -221,6 +223,9 @@ class Engine:
         not written, the learned state is reloaded from the store, and the error propagates."""
         report = IngestReport()
         ready = prepared(items, self._workers, self.cluster_model.channels)
+        # One BLAS thread: the split checks' matrix products are small, and OpenBLAS's idle
+        # threads spin on the cores that worker processes need (measured: docs/benchmarks.md).
+        blas = threadpool_limits(limits=1, user_api="blas")
         try:
             for item in ready:
                 outcome = item.outcome
@@ -246,6 +251,8 @@ class Engine:
             self._pending.clear()
             self._forget_state()
             raise
+        finally:
+            blas.restore_original_limits()
         return report
 
     def _known(self, article_id: str) -> bool:
