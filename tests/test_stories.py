@@ -538,3 +538,16 @@ def test_channels_the_model_gives_no_weight_are_skipped_and_change_no_score() ->
         joined = full.stories_.get(assignment.story_id, StoryState()).joined(every)
         full.commit(every, dataclasses.replace(assignment, state=joined))
         assert full.stories_.keys() == lean.stories_.keys()
+
+
+def test_a_capitalised_ordinary_word_is_a_name_only_inside_a_sentence() -> None:
+    """The entity channel's names: "Rain" starting a sentence (the text's start, after ! ? ;
+    and white space, at a line's start) is the ordinary word "rain" of the same text; inside a
+    sentence it is a name (a band); multi-word names also give their last word."""
+    from synoptic.text import name_phrases
+
+    text = (
+        "Rain hit Valparaiso on Monday!  Rain fell again, and the rain stopped?\n"
+        "Rain returned, and the band Rain played; Rain is expected, said Michelle Bachelet"
+    )
+    assert name_phrases(text) == ["valparaiso", "monday", "rain", "michelle bachelet", "bachelet"]
