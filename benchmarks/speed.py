@@ -2,9 +2,10 @@
 second, time per article over successive chunks (is it flat? also "machine-adjusted": against a
 fixed yardstick workload timed every 1,000 articles, since a shared machine's speed drifts
 within a run), and peak memory; how long a new engine takes to load the finished store's state
-(restart), with and without the id filter the last one saved; then, on the first 2,000 texts of the same stream, the single steps a user could
-time instead (datasketch's default MinHash, synoptic's vectorised MinHash, scikit-learn's
-TF-IDF), as ratios to ingest.
+(restart), with and without the id filter the last one saved; a digest of the stored stories
+(to check that a speed-up changed none); then, on the first 2,000 texts of the same stream,
+the single steps a user could time instead (datasketch's default MinHash, synoptic's
+vectorised MinHash, scikit-learn's TF-IDF), as ratios to ingest.
 
     python benchmarks/make_stream.py ... --n 30000 --out /tmp/stream.jsonl
     python benchmarks/speed.py /tmp/stream.jsonl --chunk 5000
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import itertools
 import json
 import random
@@ -39,7 +41,14 @@ from synoptic.dedup import Fingerprinter, shingle_hashes, word_hashes
 from synoptic.evaluate import clustering_scores
 from synoptic.ingest import Reader, json_document
 from synoptic.model import Document, Rejection
-from synoptic.store import Store, articles, memberships, seen_snapshots
+from synoptic.store import (
+    Store,
+    articles,
+    memberships,
+    seen_snapshots,
+    stories,
+    syndication,
+)
 from synoptic.text import content_terms, words
 
 
@@ -172,6 +181,7 @@ def main() -> None:
         url = f"sqlite:///{Path(tmp) / 'speed.db'}"
         total, overall = ingest(url, args, rows, worker_peak)
         quality = score(url, args.stream) if args.score else None
+        stored = digest(url)
         restarts = restart(url)
     print(
         "| articles | articles/s (chunk) | ms/article | machine-adjusted | peak RSS MB "
@@ -196,6 +206,7 @@ def main() -> None:
             "stories against source texts: "
             + ", ".join(f"{k} {v}" for k, v in quality.items() if k != "n_gold")
         )
+    print(f"stored output digest (memberships, syndication, stories): {stored}")
     for line in restarts:
         print(line)
     steps(args.stream, overall)
@@ -294,6 +305,30 @@ def score(url: str, stream: str) -> dict[str, float | int]:
     finally:
         store.close()
     return clustering_scores([str(source[r[0]]) for r in rows], [r[1] for r in rows])
+
+
+def digest(url: str) -> str:
+    """A digest of what the ingest stored: every membership (story, score), syndication row
+    (group, kind, score) and story (size, active day, clusterer state). The same stream and
+    command give the same digest with any ``--workers``; a change that should not move any
+    story (a speed-up) must leave it as it was."""
+    store = Store(url)
+    try:
+        with store.transaction() as conn:
+            tables = [
+                select(memberships.c.article_id, memberships.c.story_id, memberships.c.score),
+                select(
+                    syndication.c.article_id,
+                    syndication.c.group_id,
+                    syndication.c.kind,
+                    syndication.c.score,
+                ),
+                select(stories.c.id, stories.c.size, stories.c.active_day, stories.c.centroid),
+            ]
+            rows = [sorted(repr(tuple(row)) for row in conn.execute(query)) for query in tables]
+    finally:
+        store.close()
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 
 def restart(url: str) -> list[str]:
