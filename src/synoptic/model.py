@@ -10,7 +10,7 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 ClaimStatus = Literal["agreed", "single", "conflict"]
@@ -73,6 +73,7 @@ def normalise_for_hash(text: str) -> str:
     return " ".join(text.split())
 
 
+@lru_cache(maxsize=4)  # an article's id and its content hash both need it, one after the other
 def content_hash(title: str, text: str) -> str:
     digest = hashlib.sha256()
     digest.update(normalise_for_hash(title).encode())
