@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from synoptic.model import Removed
 from synoptic.outlets import OutletRegistry
@@ -160,6 +161,7 @@ def _hard_wrapped(lines: list[str]) -> bool:
     return min(lengths) >= 40 and max(lengths) <= 100 and open_ended * 2 >= len(body)
 
 
+@lru_cache(maxsize=256)  # each line is measured by several of the rules below
 def _wordcount(text: str) -> int:
     return len(text.split())
 
