@@ -355,3 +355,30 @@ def test_a_saved_feed_is_read_offline_from_its_entries_own_text(
     assert "words of its own" in reasons["https://quake.example/teaser"]
     assert "sources add" in reasons["https://quake.example/teaser"]  # says how to get the page
     assert "malformed feed" in reasons[str(tmp_path / "broken.xml")]
+
+
+def test_ingest_runs_with_one_blas_thread_and_gives_the_others_back(tmp_path, monkeypatch) -> None:
+    """Idle OpenBLAS threads spin on the cores worker processes need: while an ingest runs the
+    process has one BLAS thread, and afterwards as many as before."""
+    from threadpoolctl import threadpool_info
+
+    import synoptic.engine as engine_module
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before or max(before) < 2:
+        pytest.skip("no multi-threaded BLAS here: nothing to limit")
+    during: list[list[int]] = []
+    add = engine_module.Engine._add
+
+    def spy(self: Engine, item: object, **kw: bool) -> object:
+        during.append(blas_threads())
+        return add(self, item, **kw)
+
+    monkeypatch.setattr(engine_module.Engine, "_add", spy)
+    with Engine(f"sqlite:///{tmp_path / 'b.db'}") as engine:
+        engine.ingest_items([Document("quake.txt", "text", QUAKE_A)])
+    assert during and all(threads == [1] * len(before) for threads in during)
+    assert blas_threads() == before

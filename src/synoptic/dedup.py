@@ -159,7 +159,7 @@ class Bands(Generic[Item]):
         self.tables: list[dict[bytes, set[Item]]] = [{} for _ in range(self.b)]
 
     def keys(self, signatures: np.ndarray) -> list[list[bytes]]:
-        """Each signature's (rows of a uint32 matrix) bucket key in each band."""
+        """The bucket key in each band of each signature (the rows of a uint32 matrix)."""
         banded = np.ascontiguousarray(signatures[:, : self.b * self.r], dtype=np.uint32)
         keys: list[list[bytes]] = banded.view(np.dtype((np.void, 4 * self.r))).tolist()
         return keys
