@@ -187,28 +187,37 @@ def name_phrases(text: str) -> list[str]:
     name's last word (so "Vladimir Putin" and "Putin" meet). A lone capitalised word at the start
     of a sentence counts only if it is not a stopword or an ordinary word of the same text."""
     text = unicodedata.normalize("NFKC", text).replace("’", "'")
-    lower_words = {w for w in re.findall(r"\b[a-z][\w'-]*", text)}
+    lower_words = set(_LOWER_WORD.findall(text))
     out: list[str] = []
     for match in _NAME.finditer(text):
-        tokens = [t.rstrip(".").removesuffix("'s") for t in match.group(0).split()]
-        tokens = [t for t in tokens if t]
-        while tokens and (tokens[0].casefold() in STOPWORDS or tokens[0].casefold() in MONTHS):
-            tokens = tokens[1:]
-        if not tokens:
+        name, last, lone = _name_of(match.group(0))
+        if not name:
             continue
-        if (
-            len(tokens) == 1
-            and tokens[0].casefold() in lower_words
-            and _starts_sentence(text, match.start())
-        ):
-            continue
-        name = " ".join(t.casefold() for t in tokens)
-        if len(name) < 2 or name in STOPWORDS:
+        if lone and lone in lower_words and _starts_sentence(text, match.start()):
             continue
         out.append(name)
-        if len(tokens) > 1:
-            out.append(tokens[-1].casefold())
+        if last:
+            out.append(last)
     return out
+
+
+_LOWER_WORD = re.compile(r"\b[a-z][\w'-]*")
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_of(run: str) -> tuple[str, str, str]:
+    """A run of capitalised words as (name, its last word if it has several, the casefolded
+    word if it has one); ("", "", "") when it names nothing (cached: names recur)."""
+    tokens = [t.rstrip(".").removesuffix("'s") for t in run.split()]
+    tokens = [t for t in tokens if t]
+    while tokens and (tokens[0].casefold() in STOPWORDS or tokens[0].casefold() in MONTHS):
+        tokens = tokens[1:]
+    name = " ".join(t.casefold() for t in tokens)
+    if not tokens or len(name) < 2 or name in STOPWORDS:
+        return "", "", ""
+    if len(tokens) > 1:
+        return name, tokens[-1].casefold(), ""
+    return name, "", tokens[0].casefold()
 
 
 def numbers_and_dates(text: str) -> list[str]:
