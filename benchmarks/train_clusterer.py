@@ -90,9 +90,9 @@ def pairs(docs: list[LabeledDoc], seeds: int) -> tuple[np.ndarray, np.ndarray]:
         clusterer = StoryClusterer(model=every)
         for label, f in order:
             gold = "g:" + label
-            units, vectors = clusterer.vectors(f)
+            units, query = clusterer.vectors(f)
             for story in clusterer.candidates(units):
-                values = clusterer.features(vectors, f["day"], story)
+                values = clusterer.features(query, f["day"], story)
                 xs.append([values[f] for f in FEATURES])
                 ys.append(int(story == gold))
             state = clusterer.stories_.get(gold, StoryState()).joined(f)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import synoptic.cluster as cluster_module
 import synoptic.engine as engine_module
 from synoptic import Engine
 from synoptic.cli import app
@@ -551,3 +555,77 @@ def test_a_capitalised_ordinary_word_is_a_name_only_inside_a_sentence() -> None:
         "Rain returned, and the band Rain played; Rain is expected, said Michelle Bachelet"
     )
     assert name_phrases(text) == ["valparaiso", "monday", "rain", "michelle bachelet", "bachelet"]
+
+
+def _reference_cosines(
+    clusterer: StoryClusterer, feats: dict[str, Any], story_id: str
+) -> dict[str, float]:
+    """The join cosines by their definition, in plain Python: idf-weighted sublinear article
+    terms against the idf-weighted story weights, with the current document frequencies."""
+    df = clusterer.df_
+    out = {}
+    for channel in clusterer.channels:
+
+        def idf(term: str, channel: str = channel) -> float:
+            return math.log((clusterer.n_docs_ + 2) / (df[channel].get(term, 0) + 1)) + 1
+
+        article = {t: (1 + math.log(c)) * idf(t) for t, c in feats[channel].items()}
+        story = {t: v * idf(t) for t, v in clusterer.stories_[story_id].channels[channel].items()}
+        dot = sum(w * story.get(t, 0.0) for t, w in article.items())
+        norms = math.sqrt(sum(w * w for w in article.values())) * math.sqrt(
+            sum(w * w for w in story.values())
+        )
+        out[channel] = dot / (norms or 1.0)
+    return out
+
+
+def test_term_ids_grow_and_renumber_without_changing_a_score(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clusterer keeps each channel's terms as integer ids over arrays that grow as terms
+    arrive and are renumbered once terms no counted article has pile up: neither changes a
+    document frequency or a score, and the scores are the cosines of their definition."""
+    rng = random.Random(7)
+    vocabulary = [f"term{i}" for i in range(6000)]  # past the arrays' first size (1,024)
+
+    def feats(n: int) -> dict[str, Any]:
+        terms = rng.sample(vocabulary, 200)
+        return {
+            "body": {t: float(rng.randint(1, 4)) for t in terms},
+            "entities": {t: 1.0 for t in terms[:30]},
+            "day": None,
+        }
+
+    articles = [feats(n) for n in range(60)]
+    queries = [feats(n) for n in range(5)]
+    model = ClusterModel.bundled()
+    renumbering, steady = StoryClusterer(model=model), StoryClusterer(model=model)
+    monkeypatch.setattr(cluster_module, "TERMS_SLACK", 50)  # renumbers often (100,000 bundled)
+    placed = []
+    for n, f in enumerate(articles):
+        assignment = renumbering.assign(f"a{n}", f)
+        placed.append((assignment.story_id, assignment.score, assignment.runner_up))
+        renumbering.commit(f, assignment)
+        if n >= 5:  # an older article leaves the window
+            renumbering.count(articles[n - 5], -1)
+    monkeypatch.setattr(cluster_module, "TERMS_SLACK", 10**9)  # never renumbers
+    for n, f in enumerate(articles):
+        assignment = steady.assign(f"a{n}", f)
+        assert (assignment.story_id, assignment.score, assignment.runner_up) == placed[n]
+        steady.commit(f, assignment)
+        if n >= 5:
+            steady.count(articles[n - 5], -1)
+    body = renumbering._terms["body"]
+    assert len(body.id_of) < len(steady._terms["body"].id_of)  # renumbered: fewer ids
+    assert renumbering.df_ == steady.df_
+    assert renumbering.stories_.keys() == steady.stories_.keys()
+    for clusterer in (renumbering, steady):
+        clusterer._norms.clear()  # (cached norms may be up to 5% of the stream old)
+    for f in queries:
+        _, query = renumbering.vectors(f)
+        _, again = steady.vectors(f)
+        for story_id in renumbering.stories_:
+            got = renumbering.features(query, None, story_id)
+            assert got == pytest.approx(steady.features(again, None, story_id))
+            expected = _reference_cosines(renumbering, f, story_id)
+            assert {c: got[c] for c in expected} == pytest.approx(expected)

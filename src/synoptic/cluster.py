@@ -23,8 +23,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections import Counter, deque
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -208,6 +208,72 @@ class Assignment:
     units: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+TERMS_SLACK = 100_000
+# An article's query per channel: its term ids and weights (StoryClusterer.vectors).
+Query = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+class _Terms:
+    """One channel's terms as integer ids, with their document frequencies and log(df + 1)
+    in arrays indexed by id, so that idfs, story norms and dot products are array operations.
+    Terms that no counted article has any more are dropped, and the rest renumbered, once
+    they are as many as the counted ones plus ``TERMS_SLACK``: the ids follow the window."""
+
+    def __init__(self) -> None:
+        self.id_of: dict[str, int] = {}
+        self.df = np.zeros(1024)
+        self.log_df = np.zeros(1024)  # log(df + 1)
+        self.dense = np.zeros(1024)  # a query's weights by term id while it is scored
+        self.counted = 0  # terms with df > 0
+
+    def ids(self, terms: Collection[str]) -> np.ndarray:
+        """The ids of ``terms`` (new terms get one, with df 0)."""
+        id_of = self.id_of
+        try:
+            return np.fromiter(map(id_of.__getitem__, terms), dtype=np.intp, count=len(terms))
+        except KeyError:
+            new = [t for t in dict.fromkeys(terms) if t not in id_of]
+            id_of.update(zip(new, itertools.count(len(id_of))))
+            if len(id_of) > len(self.df):
+                size = max(2 * len(self.df), len(id_of))
+                for name in ("df", "log_df", "dense"):
+                    grown = np.zeros(size)
+                    old = getattr(self, name)
+                    grown[: len(old)] = old
+                    setattr(self, name, grown)
+            return np.fromiter(map(id_of.__getitem__, terms), dtype=np.intp, count=len(terms))
+
+    def scratch(self, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The dense array with ``weights`` at ``ids`` (the caller zeroes them again)."""
+        self.dense[ids] = weights
+        return self.dense
+
+    def count(self, terms: Collection[str], sign: int) -> bool:
+        """Count (or with ``sign=-1`` uncount) one article's terms, each once. True when the
+        ids were renumbered."""
+        ids = self.ids(terms)
+        before = self.df[ids]
+        after = np.maximum(before + sign, 0.0)  # (as the Counter before: never below 0)
+        self.df[ids] = after
+        self.log_df[ids] = np.log(after + 1.0)
+        self.counted += int(np.count_nonzero(after > 0)) - int(np.count_nonzero(before > 0))
+        if len(self.id_of) <= 2 * self.counted + TERMS_SLACK:
+            return False
+        keep = [(t, i) for t, i in self.id_of.items() if self.df[i] > 0]
+        old = np.fromiter((i for _, i in keep), dtype=np.intp, count=len(keep))
+        size = max(1024, 2 * len(keep))
+        for name in ("df", "log_df"):
+            renumbered = np.zeros(size)
+            renumbered[: len(keep)] = getattr(self, name)[old]
+            setattr(self, name, renumbered)
+        self.dense = np.zeros(size)
+        self.id_of = {t: n for n, (t, _) in enumerate(keep)}
+        return True
+
+    def counts(self) -> Counter[str]:
+        return Counter({t: int(self.df[i]) for t, i in self.id_of.items() if self.df[i] > 0})
+
+
 class StoryClusterer:
     """Estimator-shaped: an inert constructor; ``assign`` (pure) then ``commit`` learns one
     article; ``partial_fit`` does both for a batch. Learned state ends in ``_``."""
@@ -232,73 +298,94 @@ class StoryClusterer:
         # An article that fits a second story this well joins the two stories (a late merge).
         self.late_merge_threshold = _moved(self.threshold, LATE_MARGIN)
         self.split_threshold = _moved(self.threshold, SPLIT_MARGIN)
-        self.n_docs_ = 0  # articles counted in df_ (the engine counts its window and last ones)
-        self.df_: dict[str, Counter[str]] = {c: Counter() for c in CHANNELS}  # per channel
+        self.n_docs_ = 0  # articles counted in the document frequencies (the engine counts
+        # its window and its last ones)
+        self._terms = {c: _Terms() for c in CHANNELS}  # per channel: term ids, df, log(df + 1)
         self._seen = 0  # articles learned since construction (ages the norm cache)
         self.stories_: dict[str, StoryState] = {}
         self.postings_: dict[str, set[str]] = {}
         self._norms: dict[tuple[str, str], tuple[int, float]] = {}
-        # per channel: log(df + 1) of the terms looked up since their df last changed
-        self._log_df: dict[str, dict[str, float]] = {c: {} for c in CHANNELS}
+        # a story's terms as (term ids, weights) per channel, until the story changes
+        self._arrays: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def df_(self) -> dict[str, Counter[str]]:
+        """Document frequencies per channel (the terms counted at least once)."""
+        return {c: self._terms[c].counts() for c in CHANNELS}
 
     # -- weighting ----------------------------------------------------------------------------
 
-    def _idfs(self, channel: str, terms: Iterable[str]) -> list[float]:
-        """Smoothed idf, ``log((n + 2) / (df + 1)) + 1``, of terms of one channel (one call for
-        many: this is the hot loop)."""
-        memo, df = self._log_df[channel], self.df_[channel]
-        base = math.log(self.n_docs_ + 2) + 1
-        out = []
-        for t in terms:
-            value = memo.get(t)
-            if value is None:
-                value = memo[t] = math.log(df.get(t, 0) + 1)
-            out.append(base - value)
-        return out
+    def _idfs(self, channel: str, terms: Collection[str]) -> np.ndarray:
+        """Smoothed idf, ``log((n + 2) / (df + 1)) + 1``, of terms of one channel."""
+        return self._idf_of(channel, self._terms[channel].ids(terms))
+
+    def _idf_of(self, channel: str, ids: np.ndarray) -> np.ndarray:
+        return (math.log(self.n_docs_ + 2) + 1) - self._terms[channel].log_df[ids]
+
+    def _story_arrays(self, story_id: str, channel: str) -> tuple[np.ndarray, np.ndarray]:
+        cached = self._arrays.get((story_id, channel))
+        if cached is None:
+            values = self.stories_[story_id].channels[channel]
+            ids = self._terms[channel].ids(values)
+            weights = np.fromiter(values.values(), dtype=float, count=len(values))
+            cached = self._arrays[(story_id, channel)] = (ids, weights)
+        return cached
 
     def _norm(self, story_id: str, channel: str) -> float:
         """|story vector| in a channel, cached until the stream has grown by 5%."""
         cached = self._norms.get((story_id, channel))
         if cached is not None and self._seen <= cached[0] * 1.05 + 1:
             return cached[1]
-        values = self.stories_[story_id].channels[channel]
-        weights = self._idfs(channel, values)
-        norm = (
-            math.sqrt(sum((v * w) ** 2 for v, w in zip(values.values(), weights, strict=True)))
-            or 1.0
-        )
+        ids, values = self._story_arrays(story_id, channel)
+        weighted = values * self._idf_of(channel, ids)
+        norm = math.sqrt(float(weighted @ weighted)) or 1.0
         self._norms[(story_id, channel)] = (self._seen, norm)
         return norm
 
-    def features(
-        self, vectors: dict[str, dict[str, float]], day: float | None, story_id: str
-    ) -> dict[str, float]:
-        story = self.stories_[story_id]
-        out: dict[str, float] = {}
+    def features(self, query: Query, day: float | None, story_id: str) -> dict[str, float]:
+        """The join features of an article (its :meth:`vectors` query) and one story."""
+        return self.features_of(query, day, [story_id])[0]
+
+    def features_of(
+        self, query: Query, day: float | None, story_ids: list[str]
+    ) -> list[dict[str, float]]:
+        """:meth:`features` for several stories: each channel's cosine is the dot product of
+        the article's weights (spread over a dense array of term ids once) with the story's
+        raw weights, over the story's norm."""
+        out: list[dict[str, float]] = [{} for _ in story_ids]
         for channel in self.channels:
-            query, values = vectors[channel], story.channels[channel]
-            # fsum: exact, so the set's (hash-seeded) order cannot change a result
-            dot = math.fsum(query[t] * values[t] for t in query.keys() & values.keys())
-            out[channel] = dot / self._norm(story_id, channel)
-        gap = story.gap(day)
-        out["log_days_apart"] = 0.0 if gap is None else math.log1p(gap)
+            ids, weights = query[channel]
+            stories = [self._story_arrays(story_id, channel) for story_id in story_ids]
+            norms = [self._norm(story_id, channel) for story_id in story_ids]
+            dense = self._terms[channel].scratch(ids, weights)  # (no new ids from here on)
+            try:
+                for parts, (story_terms, values), norm in zip(out, stories, norms, strict=True):
+                    parts[channel] = float(dense[story_terms] @ values) / norm
+            finally:
+                dense[ids] = 0.0
+        for parts, story_id in zip(out, story_ids, strict=True):
+            gap = self.stories_[story_id].gap(day)
+            parts["log_days_apart"] = 0.0 if gap is None else math.log1p(gap)
         return out
 
-    def vectors(
-        self, feats: dict[str, Any]
-    ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
-        """The article's unit tf-idf vector per channel, and the same with each weight times
-        its term's idf once more, so that a dot product of the latter with a story's raw
-        weights is the idf-weighted cosine's numerator."""
-        units, scaled = {}, {}
+    def vectors(self, feats: dict[str, Any]) -> tuple[dict[str, dict[str, float]], Query]:
+        """The article's unit tf-idf vector per channel, and as the query for
+        :meth:`features`: its term ids and each unit weight times its term's idf once more, so
+        that a dot product with a story's raw weights is the idf-weighted cosine's
+        numerator."""
+        units: dict[str, dict[str, float]] = {}
+        query: Query = {}
         for channel in self.channels:
             counts = feats.get(channel, {})  # (stored before the model weighed it: none)
-            idfs = self._idfs(channel, counts)
-            raw = [(1.0 + math.log(c)) * i for c, i in zip(counts.values(), idfs, strict=True)]
-            norm = math.sqrt(sum(v * v for v in raw)) or 1.0
-            units[channel] = {t: v / norm for t, v in zip(counts, raw, strict=True)}
-            scaled[channel] = {t: (v / norm) * i for t, v, i in zip(counts, raw, idfs, strict=True)}
-        return units, scaled
+            ids = self._terms[channel].ids(counts)
+            idfs = self._idf_of(channel, ids)
+            raw = 1.0 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))
+            raw *= idfs
+            norm = math.sqrt(float(raw @ raw)) or 1.0
+            unit = raw / norm
+            units[channel] = dict(zip(counts, unit.tolist(), strict=True))
+            query[channel] = (ids, unit * idfs)
+        return units, query
 
     def candidates(self, units: dict[str, dict[str, float]], day: float | None = None) -> list[str]:
         """Stories sharing the article's strongest terms and names (by tf-idf weight), within
@@ -327,11 +414,12 @@ class StoryClusterer:
     ) -> tuple[list[tuple[float, str, dict[str, float]]], dict[str, dict[str, float]]]:
         """(probability, story id, features) for each candidate story, best first; and the
         article's unit vectors."""
-        units, vectors = self.vectors(feats)
-        scored = []
-        for story_id in self.candidates(units, feats["day"]):
-            f = self.features(vectors, feats["day"], story_id)
-            scored.append((self.model.probability(f), story_id, f))
+        units, query = self.vectors(feats)
+        found = self.candidates(units, feats["day"])
+        scored = [
+            (self.model.probability(f), story_id, f)
+            for story_id, f in zip(found, self.features_of(query, feats["day"], found), strict=True)
+        ]
         scored.sort(key=lambda x: (-x[0], x[1]))
         return scored, units
 
@@ -389,18 +477,8 @@ class StoryClusterer:
         that left the active window out again)."""
         self.n_docs_ += sign
         for channel in self.channels:
-            df, memo = self.df_[channel], self._log_df[channel]
-            if len(memo) > 2 * len(df) + 100_000:  # terms looked up once, never counted
-                memo.clear()
-            terms = feats.get(channel, {}).keys()
-            deque(map(memo.pop, terms, itertools.repeat(None)), maxlen=0)  # (a loop in C)
-            if sign > 0:
-                df.update(terms)  # each term once
-                continue
-            df.subtract(terms)
-            for t in terms:
-                if df[t] <= 0:
-                    del df[t]
+            if self._terms[channel].count(feats.get(channel, {}).keys(), sign):
+                self._arrays.clear()  # the term ids were renumbered
 
     def partial_fit(self, items: list[tuple[str, dict[str, Any]]]) -> StoryClusterer:
         for article_id, feats in items:
@@ -436,6 +514,7 @@ class StoryClusterer:
         self.stories_[story_id] = state
         for channel in CHANNELS:
             self._norms.pop((story_id, channel), None)
+            self._arrays.pop((story_id, channel), None)
 
     def drop_story(self, story_id: str) -> None:
         old = self.stories_.pop(story_id, None)
@@ -443,6 +522,7 @@ class StoryClusterer:
             self._unpost(story_id, self._posting_keys(old))
         for channel in CHANNELS:
             self._norms.pop((story_id, channel), None)
+            self._arrays.pop((story_id, channel), None)
 
     def _unpost(self, story_id: str, keys: set[str]) -> None:
         for key in keys:
