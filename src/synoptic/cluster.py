@@ -396,18 +396,20 @@ class StoryClusterer:
             return [prefix + t for t in sorted(weight, key=weight.__getitem__, reverse=True)[:n]]
 
         keys = strongest("body", CANDIDATE_TERMS) + strongest("entities", 10)
-        found: Counter[str] = Counter()
-        for key in keys:
-            for story_id in self.postings_.get(key, ()):
-                found[story_id] += 1
-        if day is not None and self.window_days is not None:
-            for story_id in list(found):
-                gap = self.stories_[story_id].gap(day)
-                if gap is not None and gap > self.window_days:
-                    del found[story_id]
+        postings = self.postings_
+        found = Counter(itertools.chain.from_iterable(postings.get(key, ()) for key in keys))
         # ties broken by id, not by the (hash-seeded) order of the posting sets: reproducible
         ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
-        return [s for s, _ in ranked[:MAX_CANDIDATES]]
+        if day is None or self.window_days is None:
+            return [s for s, _ in ranked[:MAX_CANDIDATES]]
+        out: list[str] = []
+        for story_id, _ in ranked:  # the best stories within the window
+            gap = self.stories_[story_id].gap(day)
+            if gap is None or gap <= self.window_days:
+                out.append(story_id)
+                if len(out) == MAX_CANDIDATES:
+                    break
+        return out
 
     def score(
         self, feats: dict[str, Any]
