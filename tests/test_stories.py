@@ -629,3 +629,29 @@ def test_term_ids_grow_and_renumber_without_changing_a_score(
             assert got == pytest.approx(steady.features(again, None, story_id))
             expected = _reference_cosines(renumbering, f, story_id)
             assert {c: got[c] for c in expected} == pytest.approx(expected)
+
+
+def test_a_name_runs_on_after_an_abbreviation_but_not_past_a_sentence_end() -> None:
+    """Names for the clustering's name channel: a run of capitalised words goes on after a
+    title's or an initial's period, never after another word's (the next sentence's first
+    word is not part of the name), and a stopword never ends a name or stands as one."""
+    from synoptic.text import name_phrases
+
+    text = (
+        "George W. Bush met Gov. Jerry Brown in St. Louis and flew on to Nepal. The climbers "
+        "thanked the U.S. Navy, and then the U.S. They left with Police Capt. Tom Tennant."
+    )
+    assert name_phrases(text) == [
+        "george w bush",
+        "bush",
+        "gov jerry brown",
+        "brown",
+        "st louis",
+        "louis",
+        "nepal",
+        "u.s navy",
+        "navy",
+        "u.s",
+        "police capt tom tennant",
+        "tennant",
+    ]

@@ -166,8 +166,17 @@ class SentenceSplitter:
         return sentences
 
 
+# A name runs on after an abbreviation with its period ("Gov. Jerry Brown", "St. Louis", "Capt.
+# Tom Tennant"), an initial ("George W. Bush") or a dotted abbreviation ("U.S. Navy"); any other
+# word's period ends it ("... in Nepal. The climbers" is "Nepal", then "The").
+_ABBREVIATIONS = (
+    "Mr|Mrs|Ms|Mx|Dr|Prof|Rev|Fr|Sr|Jr|Hon|Gov|Sen|Rep|Pres|Gen|Lt|Col|Maj|Capt|Cpt|Cmdr|Adm|"
+    "Sgt|Cpl|Pvt|Det|Insp|Supt|Const|Dist|Atty|Amb|Sec|Treas|Rt|St|Ste|Mt|Ft|Pt|Ave|Blvd|Rd|"
+    "No|Co|Corp|Inc|Ltd|Bros|Dept|Univ|Assn|Intl|Natl"
+)
+_NAME_WORD = rf"(?:(?:[A-Z]\.)+|(?:{_ABBREVIATIONS})\.|[A-Z][\w'’-]*)"
 _NAME = re.compile(
-    r"\b(?:[A-Z][\w'’-]*\.?)(?:[ \t]+(?:(?:of|de|da|al|bin|van|von|der|la|le)[ \t]+)?[A-Z][\w'’-]*\.?)*"
+    rf"\b{_NAME_WORD}(?:[ \t]+(?:(?:of|de|da|al|bin|van|von|der|la|le)[ \t]+)?{_NAME_WORD})*"
 )
 _SENTENCE_END = frozenset('.!?:;"“”')
 
@@ -212,6 +221,8 @@ def _name_of(run: str) -> tuple[str, str, str]:
     tokens = [t for t in tokens if t]
     while tokens and (tokens[0].casefold() in STOPWORDS or tokens[0].casefold() in MONTHS):
         tokens = tokens[1:]
+    while tokens and tokens[-1].casefold() in STOPWORDS:  # a name never ends in one ("U.S. The")
+        tokens.pop()
     name = " ".join(t.casefold() for t in tokens)
     if not tokens or len(name) < 2 or name in STOPWORDS:
         return "", "", ""
