@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -166,18 +167,73 @@ class SentenceSplitter:
         return sentences
 
 
-# A name runs on after an abbreviation with its period ("Gov. Jerry Brown", "St. Louis", "Capt.
-# Tom Tennant"), an initial ("George W. Bush") or a dotted abbreviation ("U.S. Navy"); any other
-# word's period ends it ("... in Nepal. The climbers" is "Nepal", then "The").
-_ABBREVIATIONS = (
-    "Mr|Mrs|Ms|Mx|Dr|Prof|Rev|Fr|Sr|Jr|Hon|Gov|Sen|Rep|Pres|Gen|Lt|Col|Maj|Capt|Cpt|Cmdr|Adm|"
-    "Sgt|Cpl|Pvt|Det|Insp|Supt|Const|Dist|Atty|Amb|Sec|Treas|Rt|St|Ste|Mt|Ft|Pt|Ave|Blvd|Rd|"
-    "No|Co|Corp|Inc|Ltd|Bros|Dept|Univ|Assn|Intl|Natl"
-)
-_NAME_WORD = rf"(?:(?:[A-Z]\.)+|(?:{_ABBREVIATIONS})\.|[A-Z][\w'’-]*)"
+_NAME_WORD = r"[A-Z](?:\.(?:[A-Z]\.)*|[\w'’-]*\.?)"  # "U.S.", "W.", "Nepal.", "Obama"
 _NAME = re.compile(
     rf"\b{_NAME_WORD}(?:[ \t]+(?:(?:of|de|da|al|bin|van|von|der|la|le)[ \t]+)?{_NAME_WORD})*"
 )
+# A name runs on past a period only after an abbreviation ("Gov. Jerry Brown", "St. Louis",
+# "Capt. Tom Tennant"), an initial ("George W. Bush") or a dotted abbreviation ("U.S. Navy");
+# any other word's period ends it: "... in Nepal. The climbers" is "Nepal", then "The".
+_ABBREVIATIONS = frozenset(
+    [
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Mx",
+        "Dr",
+        "Prof",
+        "Rev",
+        "Fr",
+        "Sr",
+        "Jr",
+        "Hon",
+        "Gov",
+        "Sen",
+        "Rep",
+        "Pres",
+        "Gen",
+        "Lt",
+        "Col",
+        "Maj",
+        "Capt",
+        "Cpt",
+        "Cmdr",
+        "Adm",
+        "Sgt",
+        "Cpl",
+        "Pvt",
+        "Det",
+        "Insp",
+        "Supt",
+        "Const",
+        "Dist",
+        "Atty",
+        "Amb",
+        "Sec",
+        "Treas",
+        "Rt",
+        "St",
+        "Ste",
+        "Mt",
+        "Ft",
+        "Pt",
+        "Ave",
+        "Blvd",
+        "Rd",
+        "No",
+        "Co",
+        "Corp",
+        "Inc",
+        "Ltd",
+        "Bros",
+        "Dept",
+        "Univ",
+        "Assn",
+        "Intl",
+        "Natl",
+    ]
+)
+_INITIALS = re.compile(r"(?:[A-Z]\.)+")
 _SENTENCE_END = frozenset('.!?:;"“”')
 
 
@@ -199,14 +255,13 @@ def name_phrases(text: str) -> list[str]:
     lower_words = set(_LOWER_WORD.findall(text))
     out: list[str] = []
     for match in _NAME.finditer(text):
-        name, last, lone = _name_of(match.group(0))
-        if not name:
-            continue
-        if lone and lone in lower_words and _starts_sentence(text, match.start()):
-            continue
-        out.append(name)
-        if last:
-            out.append(last)
+        for name, last, lone, first in _names_of(match.group(0)):
+            # (a piece after the first follows a sentence's end)
+            if lone in lower_words and (not first or _starts_sentence(text, match.start())):
+                continue
+            out.append(name)
+            if last:
+                out.append(last)
     return out
 
 
@@ -214,10 +269,28 @@ _LOWER_WORD = re.compile(r"\b[a-z][\w'-]*")
 
 
 @lru_cache(maxsize=1 << 16)
-def _name_of(run: str) -> tuple[str, str, str]:
-    """A run of capitalised words as (name, its last word if it has several, the casefolded
-    word if it has one); ("", "", "") when it names nothing (cached: names recur)."""
-    tokens = [t.rstrip(".").removesuffix("'s") for t in run.split()]
+def _names_of(run: str) -> tuple[tuple[str, str, str, bool], ...]:
+    """A run of capitalised words cut after each period that does not end an abbreviation or
+    an initial: the names of its pieces as :func:`_name_of` reads them, each with whether it
+    is the run's first piece (cached: names recur)."""
+    pieces: list[list[str]] = [[]]
+    for word in run.split():
+        pieces[-1].append(word)
+        if word.endswith(".") and word[:-1] not in _ABBREVIATIONS and not _INITIALS.fullmatch(word):
+            pieces.append([])
+    out = []
+    for i, piece in enumerate(pieces):
+        # (a piece after a cut starts at its first capitalised word, not at a connector: "de")
+        name, last, lone = _name_of(list(itertools.dropwhile(str.islower, piece)))
+        if name:
+            out.append((name, last, lone, i == 0))
+    return tuple(out)
+
+
+def _name_of(words: list[str]) -> tuple[str, str, str]:
+    """A name's words as (name, its last word if it has several, the casefolded word if it
+    has one); ("", "", "") when they name nothing."""
+    tokens = [t.rstrip(".").removesuffix("'s") for t in words]
     tokens = [t for t in tokens if t]
     while tokens and (tokens[0].casefold() in STOPWORDS or tokens[0].casefold() in MONTHS):
         tokens = tokens[1:]
