@@ -174,65 +174,12 @@ _NAME = re.compile(
 # A name runs on past a period only after an abbreviation ("Gov. Jerry Brown", "St. Louis",
 # "Capt. Tom Tennant"), an initial ("George W. Bush") or a dotted abbreviation ("U.S. Navy");
 # any other word's period ends it: "... in Nepal. The climbers" is "Nepal", then "The".
-_ABBREVIATIONS = frozenset(
-    [
-        "Mr",
-        "Mrs",
-        "Ms",
-        "Mx",
-        "Dr",
-        "Prof",
-        "Rev",
-        "Fr",
-        "Sr",
-        "Jr",
-        "Hon",
-        "Gov",
-        "Sen",
-        "Rep",
-        "Pres",
-        "Gen",
-        "Lt",
-        "Col",
-        "Maj",
-        "Capt",
-        "Cpt",
-        "Cmdr",
-        "Adm",
-        "Sgt",
-        "Cpl",
-        "Pvt",
-        "Det",
-        "Insp",
-        "Supt",
-        "Const",
-        "Dist",
-        "Atty",
-        "Amb",
-        "Sec",
-        "Treas",
-        "Rt",
-        "St",
-        "Ste",
-        "Mt",
-        "Ft",
-        "Pt",
-        "Ave",
-        "Blvd",
-        "Rd",
-        "No",
-        "Co",
-        "Corp",
-        "Inc",
-        "Ltd",
-        "Bros",
-        "Dept",
-        "Univ",
-        "Assn",
-        "Intl",
-        "Natl",
-    ]
+_TITLES = (
+    "Mr Mrs Ms Mx Dr Prof Rev Fr Sr Jr Hon Gov Sen Rep Pres Gen Lt Col Maj Capt Cpt Cmdr Adm "
+    "Sgt Cpl Pvt Det Insp Supt Const Dist Atty Amb Sec Treas Rt St Ste Mt Ft Pt Ave Blvd Rd "
+    "No Co Corp Inc Ltd Bros Dept Univ Assn Intl Natl"
 )
+_ABBREVIATIONS = frozenset(_TITLES.split())
 _INITIALS = re.compile(r"(?:[A-Z]\.)+")
 _SENTENCE_END = frozenset('.!?:;"“”')
 
