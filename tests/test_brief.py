@@ -121,6 +121,20 @@ def test_entity_variants_and_short_forms_merge() -> None:
     assert by_variant["Kim Jong Un"].kind == "person"
 
 
+def test_an_abbreviated_title_types_the_name_after_it_and_a_sentence_end_closes_a_name() -> None:
+    """The rule recogniser and the clustering's names share one abbreviation rule: after
+    "Capt." or "Gov." the name goes on (and the title makes it a person's); after another
+    word's period it ends."""
+    text = "Police Capt. Tom Tennant and Gov. Jerry Brown met in St. Louis. The U.S. Navy came."
+    mentions = {m.text: m.kind for m in RuleRecognizer().mentions(text)}
+    assert mentions == {
+        "Tom Tennant": "person",
+        "Jerry Brown": "person",
+        "St Louis": "place",
+        "U.S Navy": "organisation",
+    }
+
+
 def test_seed_brief_has_names_framing_and_versions(
     db_url: str, parade_dir: Path, tmp_path: Path
 ) -> None:

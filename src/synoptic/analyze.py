@@ -18,7 +18,13 @@ from datetime import date, datetime, timedelta
 from difflib import SequenceMatcher
 from typing import Any, ClassVar, Protocol
 
-from synoptic.text import MONTHS, STOPWORDS
+from synoptic.text import (
+    ABBREVIATED_TITLES,
+    MONTHS,
+    NAME_CONNECTORS,
+    STOPWORDS,
+    is_abbreviation,
+)
 
 TITLES = frozenset(
     [
@@ -74,7 +80,7 @@ TITLES = frozenset(
         "envoy",
         "under-secretary-general",
     ]
-)
+) | {title.casefold() for title in ABBREVIATED_TITLES}  # ("Gov.": a name runs on after it)
 NATIONALITY = re.compile(r"^(?:[A-Z][a-z]+(?:an|ian|ese|ish|i|ic|ch))$")
 ORG_WORDS = frozenset(
     [
@@ -165,8 +171,7 @@ class Recognizer(Protocol):
 
 
 _TOKEN = re.compile(r"[A-Za-z\u00C0-\u024F][\w'’.-]*|[^\w\s]|\n")
-_CONNECTORS = frozenset({"of", "de", "da", "al", "bin", "van", "von", "der", "la", "le"})
-_ABBREVIATION = re.compile(r"^(?:[A-Z]\.)+[A-Z]?\.?$|^(?:Mr|Mrs|Ms|Dr|St|Gen|Col|Lt|Sgt|Jr|Sr)\.$")
+_CONNECTORS = frozenset(NAME_CONNECTORS)
 PLACE_WORDS = frozenset(
     {
         "oblast",
@@ -214,7 +219,7 @@ class RuleRecognizer:
                 if fold(word) in TITLES and run and fold(run[-1][0].rstrip(".")) not in TITLES:
                     flush()  # "Serbia President Vucic": a title starts a new name
                 run.append((tok, at))
-                if tok.endswith("'s") or (tok.endswith(".") and not _ABBREVIATION.match(tok)):
+                if tok.endswith("'s") or (tok.endswith(".") and not is_abbreviation(tok)):
                     flush()  # possessive or sentence end closes the name
             elif (
                 run

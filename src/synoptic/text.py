@@ -167,20 +167,32 @@ class SentenceSplitter:
         return sentences
 
 
+# Words that join the parts of a name: "Bank of America", "Oscar de la Renta".
+NAME_CONNECTORS = ("of", "de", "da", "al", "bin", "van", "von", "der", "la", "le")
 _NAME_WORD = r"[A-Z](?:\.(?:[A-Z]\.)*|[\w'’-]*\.?)"  # "U.S.", "W.", "Nepal.", "Obama"
 _NAME = re.compile(
-    rf"\b{_NAME_WORD}(?:[ \t]+(?:(?:of|de|da|al|bin|van|von|der|la|le)[ \t]+)?{_NAME_WORD})*"
+    rf"\b{_NAME_WORD}(?:[ \t]+(?:(?:{'|'.join(NAME_CONNECTORS)})[ \t]+)?{_NAME_WORD})*"
 )
 # A name runs on past a period only after an abbreviation ("Gov. Jerry Brown", "St. Louis",
 # "Capt. Tom Tennant"), an initial ("George W. Bush") or a dotted abbreviation ("U.S. Navy");
 # any other word's period ends it: "... in Nepal. The climbers" is "Nepal", then "The".
 _TITLES = (
-    "Mr Mrs Ms Mx Dr Prof Rev Fr Sr Jr Hon Gov Sen Rep Pres Gen Lt Col Maj Capt Cpt Cmdr Adm "
-    "Sgt Cpl Pvt Det Insp Supt Const Dist Atty Amb Sec Treas Rt St Ste Mt Ft Pt Ave Blvd Rd "
-    "No Co Corp Inc Ltd Bros Dept Univ Assn Intl Natl"
+    "Mr Mrs Ms Mx Dr Prof Rev Fr Hon Gov Sen Rep Pres Gen Lt Col Maj Capt Cpt Cmdr Adm Sgt Cpl "
+    "Pvt Det Insp Supt Const Dist Atty Amb Sec Treas Rt"
 )
-_ABBREVIATIONS = frozenset(_TITLES.split())
-_INITIALS = re.compile(r"(?:[A-Z]\.)+")
+_OTHER_ABBREVIATIONS = (
+    "Sr Jr St Ste Mt Ft Pt Ave Blvd Rd No Co Corp Inc Ltd Bros Dept Univ Assn Intl Natl"
+)
+ABBREVIATED_TITLES = frozenset(_TITLES.split())  # a person's, before the name: "Gov."
+_ABBREVIATIONS = ABBREVIATED_TITLES | frozenset(_OTHER_ABBREVIATIONS.split())
+_INITIALS = re.compile(r"(?:[A-Z]\.)+[A-Z]?\.?")
+
+
+def is_abbreviation(word: str) -> bool:
+    """Whether a word's final period does not end a sentence: "Gov.", "W.", "U.S."."""
+    return word[:-1] in _ABBREVIATIONS or _INITIALS.fullmatch(word) is not None
+
+
 _SENTENCE_END = frozenset('.!?:;"“”')
 
 
@@ -223,7 +235,7 @@ def _names_of(run: str) -> tuple[tuple[str, str, str, bool], ...]:
     pieces: list[list[str]] = [[]]
     for word in run.split():
         pieces[-1].append(word)
-        if word.endswith(".") and word[:-1] not in _ABBREVIATIONS and not _INITIALS.fullmatch(word):
+        if word.endswith(".") and not is_abbreviation(word):
             pieces.append([])
     out = []
     for i, piece in enumerate(pieces):
