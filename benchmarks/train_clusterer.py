@@ -91,8 +91,10 @@ def pairs(docs: list[LabeledDoc], seeds: int) -> tuple[np.ndarray, np.ndarray]:
         for label, f in order:
             gold = "g:" + label
             units, query = clusterer.vectors(f)
-            for story in clusterer.candidates(units):
-                values = clusterer.features(query, f["day"], story)
+            found = clusterer.candidates(units)
+            for story, values in zip(
+                found, clusterer.features_of(query, f["day"], found), strict=True
+            ):
                 xs.append([values[f] for f in FEATURES])
                 ys.append(int(story == gold))
             state = clusterer.stories_.get(gold, StoryState()).joined(f)
