@@ -69,6 +69,25 @@ def test_ingest_stories_story_json(db_url: str, parade_dir: Path) -> None:
     assert markdown.startswith("# ") and "## Agreed" in markdown
 
 
+def test_merge_and_split_json(db_url: str, parade_dir: Path) -> None:
+    assert invoke("ingest", parade_dir, "--db", db_url).exit_code == 0
+    story = json.loads(invoke("stories", "--db", db_url, "--json").output)[0]
+    leaving = story["articles"][0]["id"]
+    split = invoke("split", story["id"], leaving, leaving, "--db", db_url, "--json")
+    assert split.exit_code == 0, split.output
+    moved = json.loads(split.output)
+    assert moved["story"] == story["id"] and moved["moved"] == [leaving]
+    assert moved["new_story"] != story["id"]
+    merged = invoke("merge", story["id"], moved["new_story"], "--db", db_url, "--json")
+    assert json.loads(merged.output) == {"story": story["id"], "merged": moved["new_story"]}
+    # the split-off id now resolves to the merged story, for split too
+    again = invoke("split", moved["new_story"], leaving, "--db", db_url, "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["story"] == story["id"]
+    twice = invoke("merge", story["id"], moved["new_story"], "--db", db_url)
+    assert twice.exit_code == 2 and "already one story" in twice.output
+
+
 def test_unknown_story_is_a_usage_error(db_url: str) -> None:
     result = invoke("story", "s_nope", "--db", db_url)
     assert result.exit_code == 2

@@ -363,11 +363,18 @@ def merge(
     keep: Annotated[str, typer.Argument(help="The story that stays.")],
     other: Annotated[str, typer.Argument(help="The story merged into it; its id keeps resolving.")],
     db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
 ) -> None:
-    """Merge two stories that tell one event. Persisted; later articles see one story."""
+    """Merge two stories that tell one event. Persisted; later articles see one story.
+
+    With --json: {"story": the merged story's id, "merged": OTHER as given}.
+    """
     with errors_to_messages(), Engine(settings=_settings(db)) as eng:
         kept = eng.merge(keep, other)
-        out.print(f"merged {other} into {kept}")
+    if as_json:
+        _print_json({"story": kept, "merged": other})
+    else:
+        out.print(f"merged {escape(other)} into {kept}")
 
 
 @app.command()
@@ -375,11 +382,20 @@ def split(
     story_id: Annotated[str, typer.Argument(help="The story to split.")],
     article_ids: Annotated[list[str], typer.Argument(help="Articles to move into a new story.")],
     db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
 ) -> None:
-    """Move articles out of a story into a new one. The two are never merged again automatically."""
+    """Move articles out of a story into a new one. The two are never merged again automatically.
+
+    With --json: {"story": the story they left, "new_story", "moved": the article ids}.
+    """
     with errors_to_messages(), Engine(settings=_settings(db)) as eng:
         new_id = eng.split(story_id, article_ids)
-        out.print(f"split {len(set(article_ids))} article(s) from {story_id} into {new_id}")
+        left = eng.story(story_id).id  # (an old id of a merged story resolves)
+    moved = sorted(set(article_ids))
+    if as_json:
+        _print_json({"story": left, "new_story": new_id, "moved": moved})
+    else:
+        out.print(f"split {len(moved)} article(s) from {left} into {new_id}")
 
 
 @app.command()
