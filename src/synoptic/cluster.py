@@ -301,10 +301,9 @@ class StoryClusterer:
         self.n_docs_ = 0  # articles counted in the document frequencies (the engine counts
         # its window and its last ones)
         self._terms = {c: _Terms() for c in CHANNELS}  # per channel: term ids, df, log(df + 1)
-        self._seen = 0  # articles learned since construction (ages the norm cache)
+        self._seen = 0  # articles learned since construction (ages the member matrices)
         self.stories_: dict[str, StoryState] = {}
         self.postings_: dict[str, set[str]] = {}
-        self._norms: dict[tuple[str, str], tuple[int, float]] = {}
         # a story's terms as (term ids, weights) per channel, until the story changes
         self._arrays: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -331,17 +330,6 @@ class StoryClusterer:
             cached = self._arrays[(story_id, channel)] = (ids, weights)
         return cached
 
-    def _norm(self, story_id: str, channel: str) -> float:
-        """|story vector| in a channel, cached until the stream has grown by 5%."""
-        cached = self._norms.get((story_id, channel))
-        if cached is not None and self._seen <= cached[0] * 1.05 + 1:
-            return cached[1]
-        ids, values = self._story_arrays(story_id, channel)
-        weighted = values * self._idf_of(channel, ids)
-        norm = math.sqrt(float(weighted @ weighted)) or 1.0
-        self._norms[(story_id, channel)] = (self._seen, norm)
-        return norm
-
     def features(self, query: Query, day: float | None, story_id: str) -> dict[str, float]:
         """The join features of an article (its :meth:`vectors` query) and one story."""
         return self.features_of(query, day, [story_id])[0]
@@ -351,18 +339,33 @@ class StoryClusterer:
     ) -> list[dict[str, float]]:
         """:meth:`features` for several stories: each channel's cosine is the dot product of
         the article's weights (spread over a dense array of term ids once) with the story's
-        raw weights, over the story's norm."""
+        raw weights, over the story's norm under today's idf (never a cached one, so that the
+        scores are a function of the stored state and a restart computes the same). All the
+        stories' terms are one array, summed per story."""
         out: list[dict[str, float]] = [{} for _ in story_ids]
+        if not story_ids:
+            return out
         for channel in self.channels:
             ids, weights = query[channel]
             stories = [self._story_arrays(story_id, channel) for story_id in story_ids]
-            norms = [self._norm(story_id, channel) for story_id in story_ids]
+            sizes = np.fromiter((len(t) for t, _ in stories), dtype=np.intp, count=len(stories))
+            terms = np.concatenate([t for t, _ in stories])
+            values = np.concatenate([v for _, v in stories])
+            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+            weighted = values * self._idf_of(channel, terms)
             dense = self._terms[channel].scratch(ids, weights)  # (no new ids from here on)
             try:
-                for parts, (story_terms, values), norm in zip(out, stories, norms, strict=True):
-                    parts[channel] = float(dense[story_terms] @ values) / norm
+                products = dense[terms] * values
             finally:
                 dense[ids] = 0.0
+            cosines = np.zeros(len(stories))
+            if len(terms):
+                squares = np.add.reduceat(weighted * weighted, starts[sizes > 0])
+                norms = np.sqrt(squares)
+                norms[norms == 0.0] = 1.0
+                cosines[sizes > 0] = np.add.reduceat(products, starts[sizes > 0]) / norms
+            for parts, cosine in zip(out, cosines.tolist(), strict=True):
+                parts[channel] = cosine
         for parts, story_id in zip(out, story_ids, strict=True):
             gap = self.stories_[story_id].gap(day)
             parts["log_days_apart"] = 0.0 if gap is None else math.log1p(gap)
@@ -515,7 +518,6 @@ class StoryClusterer:
             self.postings_.setdefault(key, set()).add(story_id)
         self.stories_[story_id] = state
         for channel in CHANNELS:
-            self._norms.pop((story_id, channel), None)
             self._arrays.pop((story_id, channel), None)
 
     def drop_story(self, story_id: str) -> None:
@@ -523,7 +525,6 @@ class StoryClusterer:
         if old is not None:
             self._unpost(story_id, self._posting_keys(old))
         for channel in CHANNELS:
-            self._norms.pop((story_id, channel), None)
             self._arrays.pop((story_id, channel), None)
 
     def _unpost(self, story_id: str, keys: set[str]) -> None:
@@ -549,8 +550,8 @@ class MemberMatrix:
     """The join probabilities between a story's members (those in memory, oldest first), for
     split checks at every size. Computing them all again after each new member would cost
     every pair; instead the matrix grows by one row: the new article's unit vectors (today's
-    idf) against the members' unit vectors as of the last refresh. Like the story norms, those
-    are refreshed, and every pair scored again, once the stream has grown by 5% since (often
+    idf) against the members' unit vectors as of the last refresh. Those are refreshed, and
+    every pair scored again, once the stream has grown by 5% since (often
     while the stream is young and the idf still moves, rarely later). Per channel the members'
     terms are flat arrays of story-local ids, so a row is one ``bincount`` per channel."""
 

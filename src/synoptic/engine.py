@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -154,7 +155,7 @@ class Engine:
         )
         self._active, self._members, self._matrices = {}, {}, {}
         self._clock = max(self._clock, self.store.latest_day() or self._clock)
-        horizon = self._clock - self.settings.window_days
+        horizon = self._horizon()
         for story_id, centroid, day in self.store.story_states(since=horizon):
             clusterer.restore_story(story_id, StoryState.from_json(centroid))
             self._members[story_id] = []
@@ -238,7 +239,7 @@ class Engine:
                     report.duplicates.append(outcome.id)
                 else:
                     day = item.terms["day"] if item.terms is not None else None
-                    late = day is not None and day < self._clock - self.settings.window_days
+                    late = day is not None and day < self._horizon()
                     if late:
                         report.late.append(outcome.id)
                         self._late_held += 1
@@ -327,7 +328,7 @@ class Engine:
         self._late_merge(assignment)
         self._maybe_split(self._story_of[article.id], article.id, terms, assignment.units)
         # late articles do not move the clock: without the cap they could pile up in memory
-        if self._clock - self._evicted_at >= 1.0 or self._late_held >= LATE_CAP:
+        if math.floor(self._clock) > math.floor(self._evicted_at) or self._late_held >= LATE_CAP:
             self._evict()
         return membership
 
@@ -346,7 +347,7 @@ class Engine:
         self._recalled.add(week)
         window = self.settings.window_days
         start, end = week * RECALL_DAYS - window, (week + 1) * RECALL_DAYS + window
-        horizon = self._clock - window
+        horizon = self._horizon()
         recalled = []
         for story_id, centroid, active in self.store.story_states(
             since=start, until=min(end + window, horizon)
@@ -388,12 +389,19 @@ class Engine:
         heapq.heappush(self._expiry, (day, article_id))
         self._members.setdefault(story_id, []).append(article_id)
 
+    def _horizon(self) -> float:
+        """The active window's first day: ``window_days`` before the start of the newest day
+        seen. Whole days, so that it moves once a day and a restarted engine loads what the
+        running one held (the window measured from the clock itself would hold up to a day more
+        in a running engine, which evicts once a day, than in one that just loaded it)."""
+        return math.floor(self._clock) - self.settings.window_days
+
     def _evict(self) -> None:
         """Articles older than the window leave memory (fingerprints, ids, their share of the
         document frequencies), even when their story goes on; stories idle for longer than
         the window leave with them. The store keeps everything."""
         index, clusterer = self._load()
-        horizon = self._clock - self.settings.window_days
+        horizon = self._horizon()
         idle = [story_id for story_id, day in self._active.items() if day < horizon]
         leaving = [a for story_id in idle for a in self._members.get(story_id, [])]
         while self._expiry and self._expiry[0][0] < horizon:
