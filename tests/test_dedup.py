@@ -122,3 +122,25 @@ def test_bands_find_what_datasketch_lsh_finds() -> None:
         assert found == expected
         assert sum(map(len, found)) > 20 and set() in found  # copies found, strangers not
         assert all(bucket.isdisjoint(gone) for table in ours.tables for bucket in table.values())
+
+
+def test_the_best_covering_copy_wins_even_when_scores_round_alike() -> None:
+    """Two stored articles carry the same two paragraphs of a new one; the one they cover more
+    of is the better copy, even when both coverages round to the same four decimals."""
+    from synoptic.dedup import Fingerprint
+
+    rng = np.random.default_rng(7)
+
+    def signatures(n: int) -> np.ndarray:
+        return rng.integers(0, 2**32, size=(n, 128), dtype=np.uint64).astype(np.uint32)
+
+    shared = signatures(2)
+    index = SyndicationIndex()
+    # ids in the order the index compares them: the better copy first
+    for stored, words in (("a_1", (50000, 47324, 2676)), ("a_2", (50000, 47321, 2679))):
+        paragraphs = np.vstack([shared, signatures(1)])
+        index.add(stored, Fingerprint(stored, signatures(1)[0], paragraphs, words))
+    new = Fingerprint("new", signatures(1)[0], np.vstack([shared, signatures(1)]), (10, 10, 80))
+    match = index.match(new)
+    assert match is not None and match.kind == "syndicated"
+    assert (match.article_id, match.score) == ("a_1", 0.9732)  # 0.97324 against 0.97321

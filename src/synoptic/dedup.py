@@ -261,6 +261,7 @@ class SyndicationIndex:
             other, j = self.row_owner_[row]
             matched.setdefault(other, {}).setdefault(i, set()).add(j)
         total = sum(fp.paragraph_words) or 1
+        copied, best_score = None, 0.0
         for other, pairs in sorted(matched.items()):
             theirs = self.held_[other].paragraph_words
             ours_covered = sum(fp.paragraph_words[i] for i in pairs) / total
@@ -268,9 +269,10 @@ class SyndicationIndex:
             theirs_covered = sum(theirs[j] for j in their_idx) / (sum(theirs) or 1)
             score = max(ours_covered, theirs_covered)
             enough = len(pairs) >= 2 or min(len(fp.paragraphs), len(theirs)) == 1
-            if score >= self.coverage and enough and (best is None or score > best.score):
-                best = CopyMatch(other, "syndicated", round(score, 4))
-        return best
+            # (compared unrounded: a rounded best let a lower score that rounds alike win)
+            if score >= self.coverage and enough and (copied is None or score > best_score):
+                copied, best_score = other, score
+        return None if copied is None else CopyMatch(copied, "syndicated", round(best_score, 4))
 
     def remove(self, article_id: str) -> None:
         """Forget an article (it left the active window); the store keeps it."""
