@@ -145,6 +145,36 @@ def test_why_explains_membership(db_url: str, parade_dir: Path) -> None:
     assert merged.exit_code == 2
 
 
+def test_why_names_the_runner_up_as_it_is_now(
+    db_url: str, parade_dir: Path, tmp_path: Path
+) -> None:
+    """A runner-up story that a merge took into another is named by the story it is in now
+    (and the id recorded at the time); one merged into the article's own story says so."""
+    runner = CliRunner()
+
+    def why(story_id: str, *options: str) -> Any:
+        result = runner.invoke(app, ["story", story_id, "--why", *options, "--db", db_url])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output) if options else " ".join(result.output.split())
+
+    docs = tmp_path / "docs"
+    with Engine(db_url) as eng:
+        parade = eng.story_of(eng.ingest([parade_dir]).new[0])
+        chile = eng.story_of(eng.ingest([write(docs, "a.txt", QUAKE_A)]).new[0])
+        japan = eng.story_of(eng.ingest([write(docs, "b.txt", QUAKE_B)]).new[0])
+        eng.merge(parade, chile)  # an odd merge, to move the runner-up elsewhere
+    (row,) = why(japan, "--json")["articles"]
+    assert row["runner_up"] == {
+        "id": parade,
+        "headline": why(parade, "--json")["headline"],
+        "recorded": chile,
+    }
+    assert f"runner-up {parade} (was {chile})" in why(japan)
+    with Engine(db_url) as eng:
+        eng.merge(japan, parade)
+    assert f"runner-up {chile}, since merged into this story" in why(japan)
+
+
 def test_clusterer_estimator_shape() -> None:
     import pytest
 

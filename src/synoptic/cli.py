@@ -321,11 +321,12 @@ def _print_why(eng: Engine, story_id: str, as_json: bool) -> None:
     for a in story.articles:
         m = memberships[a.id]
         runner: dict[str, str | None] | None = None
-        if m.runner_up:
+        if m.runner_up:  # the story as it is now (a merge may have taken it into another)
             try:
-                runner = {"id": m.runner_up, "headline": eng.story(m.runner_up).headline}
+                now = eng.story(m.runner_up)
+                runner = {"id": now.id, "headline": now.headline, "recorded": m.runner_up}
             except NotFound:
-                runner = {"id": m.runner_up, "headline": None}
+                runner = {"id": m.runner_up, "headline": None, "recorded": m.runner_up}
         rows.append(
             {"article": article_json(a), "score": m.score, "parts": m.parts, "runner_up": runner}
         )
@@ -349,10 +350,12 @@ def _print_why(eng: Engine, story_id: str, as_json: bool) -> None:
         else:
             shown = ", ".join(f"{k} {v}" for k, v in parts.items() if k != "threshold")
             reason = f"joined with probability {row['score']} ≥ {parts.get('threshold')} ({shown})"
-        runner = row["runner_up"]
-        runner_text = (
-            f"; runner-up {runner['id']} {escape(runner['headline'] or '')}" if runner else ""
-        )
+        runner, runner_text = row["runner_up"], ""
+        if runner and runner["id"] == story.id:
+            runner_text = f"; runner-up {runner['recorded']}, since merged into this story"
+        elif runner:
+            was = f" (was {runner['recorded']})" if runner["recorded"] != runner["id"] else ""
+            runner_text = f"; runner-up {runner['id']}{was} {escape(runner['headline'] or '')}"
         out.print(
             f"• {escape(row['article']['title'])} [dim]{row['article']['id']}[/dim]\n  {escape(reason)}{runner_text}"
         )
