@@ -175,6 +175,21 @@ def test_why_names_the_runner_up_as_it_is_now(
     assert f"runner-up {chile}, since merged into this story" in why(japan)
 
 
+def test_why_gives_the_runner_up_probability_of_a_join(db_url: str, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    with Engine(db_url) as eng:
+        for name, text in (("a", QUAKE_A), ("b", QUAKE_B), ("c", QUAKE_A2)):
+            eng.ingest([write(docs, f"{name}.txt", text)])
+        chile = next(s for s in eng.stories() if len(s.articles) == 2)
+        joined = next(m for m in eng.memberships(chile.id) if "body" in m.parts)
+    assert joined.runner_up is not None
+    assert 0.0 < joined.parts["runner_up_score"] < 0.5 < joined.score
+    result = CliRunner().invoke(app, ["story", chile.id, "--why", "--db", db_url])
+    text = " ".join(result.output.split())
+    assert f"(probability {joined.parts['runner_up_score']})" in text
+    assert "runner_up_score" not in text  # shown by the runner-up, not among the features
+
+
 def test_clusterer_estimator_shape() -> None:
     import pytest
 

@@ -348,7 +348,9 @@ def _print_why(eng: Engine, story_id: str, as_json: bool) -> None:
         elif "best_existing" in parts:
             reason = f"opened the story (best existing story scored {parts['best_existing']}, needed {parts['threshold']})"
         else:
-            shown = ", ".join(f"{k} {v}" for k, v in parts.items() if k != "threshold")
+            shown = ", ".join(
+                f"{k} {v}" for k, v in parts.items() if k not in ("threshold", "runner_up_score")
+            )
             reason = f"joined with probability {row['score']} ≥ {parts.get('threshold')} ({shown})"
         runner, runner_text = row["runner_up"], ""
         if runner and runner["id"] == story.id:
@@ -356,6 +358,8 @@ def _print_why(eng: Engine, story_id: str, as_json: bool) -> None:
         elif runner:
             was = f" (was {runner['recorded']})" if runner["recorded"] != runner["id"] else ""
             runner_text = f"; runner-up {runner['id']}{was} {escape(runner['headline'] or '')}"
+        if runner and "runner_up_score" in parts:
+            runner_text += f" (probability {parts['runner_up_score']})"
         out.print(
             f"• {escape(row['article']['title'])} [dim]{row['article']['id']}[/dim]\n  {escape(reason)}{runner_text}"
         )

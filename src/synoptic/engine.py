@@ -287,12 +287,11 @@ class Engine:
         else:
             group_id, forced, kind, score = article.id, None, "original", 1.0
         assignment = clusterer.assign(article.id, terms, forced=forced)
+        parts = dict(assignment.parts)
+        if assignment.runner_up is not None and not assignment.new_story:
+            parts["runner_up_score"] = assignment.runner_up_score  # (opening: best_existing)
         membership = Membership(
-            article.id,
-            assignment.story_id,
-            assignment.score,
-            dict(assignment.parts),
-            assignment.runner_up,
+            article.id, assignment.story_id, assignment.score, parts, assignment.runner_up
         )
         if copy is not None:
             membership.parts.update({"copy_of": 1.0, "copy_score": score})
