@@ -1,9 +1,10 @@
 """Does a restart continue exactly where the run stopped? The first N articles of a stream
 (make_stream.py) ingested by one engine into one store, and by K engines one after another
 (each a new ``Engine`` on the same store, as K processes would be) into another; then the two
-stores compared row by row: each article's story and join score, its syndication group, kind
-and score, and each story's size and stored state (not the write times). Prints the counts of
-rows that differ and exits 1 when any does (docs/benchmarks.md, "Restart").
+stores compared row by row: what speed.py's digest reads (each article's story and join
+score, its syndication group, kind and score, each story's size, active day and state).
+Prints the counts of rows that differ and exits 1 when any does (docs/benchmarks.md,
+"Restart").
 
     python benchmarks/restart.py /tmp/synoptic-stream-100k.jsonl --n 30000 --restarts 4
 """
@@ -16,32 +17,11 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import select
+from speed import stored_rows  # benchmarks/speed.py (this script's folder): what it digests
 
 from synoptic import Engine, Settings
 from synoptic.ingest import Reader
-from synoptic.store import memberships, stories, syndication
-
-
-def stored(url: str) -> dict[str, dict[str, tuple[Any, ...]]]:
-    """Per table, its rows by key (article or story id)."""
-    tables = {
-        "memberships": (memberships.c.article_id, memberships.c.story_id, memberships.c.score),
-        "syndication": (
-            syndication.c.article_id,
-            syndication.c.group_id,
-            syndication.c.kind,
-            syndication.c.score,
-        ),
-        "stories": (stories.c.id, stories.c.size, stories.c.centroid),
-    }
-    with Engine(url) as eng, eng.store.transaction() as conn:
-        return {
-            name: {row[0]: tuple(row[1:]) for row in conn.execute(select(*columns))}
-            for name, columns in tables.items()
-        }
 
 
 def main() -> None:
@@ -63,7 +43,7 @@ def main() -> None:
         for start in range(0, len(items), size):
             with Engine(settings=Settings(db_url=each, workers=args.workers)) as eng:
                 eng.ingest_items(items[start : start + size])
-        a, b = stored(once), stored(each)
+        a, b = stored_rows(once), stored_rows(each)
     differ = 0
     for table in a:
         rows = [k for k in a[table].keys() | b[table].keys() if a[table].get(k) != b[table].get(k)]

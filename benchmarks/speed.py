@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from datasketch import MinHash
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -307,27 +308,43 @@ def score(url: str, stream: str) -> dict[str, float | int]:
     return clustering_scores([str(source[r[0]]) for r in rows], [r[1] for r in rows])
 
 
-def digest(url: str) -> str:
-    """A digest of what the ingest stored: every membership (story, score), syndication row
-    (group, kind, score) and story (size, active day, clusterer state). The same stream and
-    command give the same digest with any ``--workers``; a change that should not move any
-    story (a speed-up) must leave it as it was."""
+def stored_rows(url: str) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """What the ingest stored, per table by article or story id: every membership (story,
+    score), syndication row (group, kind, score) and story (size, active day, clusterer
+    state)."""
     store = Store(url)
     try:
         with store.transaction() as conn:
-            tables = [
-                select(memberships.c.article_id, memberships.c.story_id, memberships.c.score),
-                select(
+            tables = {
+                "memberships": select(
+                    memberships.c.article_id, memberships.c.story_id, memberships.c.score
+                ),
+                "syndication": select(
                     syndication.c.article_id,
                     syndication.c.group_id,
                     syndication.c.kind,
                     syndication.c.score,
                 ),
-                select(stories.c.id, stories.c.size, stories.c.active_day, stories.c.centroid),
-            ]
-            rows = [sorted(repr(tuple(row)) for row in conn.execute(query)) for query in tables]
+                "stories": select(
+                    stories.c.id, stories.c.size, stories.c.active_day, stories.c.centroid
+                ),
+            }
+            return {
+                name: {row[0]: tuple(row[1:]) for row in conn.execute(query)}
+                for name, query in tables.items()
+            }
     finally:
         store.close()
+
+
+def digest(url: str) -> str:
+    """A digest of :func:`stored_rows`. The same stream and command give the same digest with
+    any ``--workers``; a change that should not move any story (a speed-up) must leave it as
+    it was."""
+    rows = [
+        sorted(repr((key, *values)) for key, values in table.items())
+        for table in stored_rows(url).values()
+    ]
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 

@@ -673,6 +673,31 @@ def _reference_cosines(
     return out
 
 
+def test_candidates_scored_together_score_as_their_definition() -> None:
+    """``features_of`` sums all candidates' terms in one array: each story's cosines are still
+    their definition, also next to a story with no names (an empty segment of that array)."""
+    clusterer = StoryClusterer()
+    named = {"body": {"quake": 2.0, "chile": 1.0, "kill": 1.0}, "entities": {"chile": 1.0}}
+    nameless = {"body": {"quake": 1.0, "flood": 3.0}, "entities": {}}
+    other = {"body": {"storm": 2.0, "wind": 1.0}, "entities": {"texas": 1.0}}
+    for n, f in enumerate([named, nameless, other]):
+        f = f | {"day": None}
+        clusterer.commit(f, clusterer.assign(f"a{n}", f, forced=None))
+    query_feats = {
+        "body": {"quake": 1.0, "chile": 2.0, "storm": 1.0},
+        "entities": {"chile": 1.0, "texas": 1.0},  # (what a story after the nameless one has)
+        "day": None,
+    }
+    _, query = clusterer.vectors(query_feats)
+    story_ids = sorted(clusterer.stories_)
+    assert len(story_ids) == 3
+    together = clusterer.features_of(query, None, story_ids)
+    for story_id, got in zip(story_ids, together, strict=True):
+        expected = _reference_cosines(clusterer, query_feats, story_id)
+        assert {c: got[c] for c in expected} == pytest.approx(expected)
+    assert min(f["entities"] for f in together) == 0.0  # the nameless story
+
+
 def test_term_ids_grow_and_renumber_without_changing_a_score(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

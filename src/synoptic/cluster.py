@@ -359,11 +359,11 @@ class StoryClusterer:
             finally:
                 dense[ids] = 0.0
             cosines = np.zeros(len(stories))
-            if len(terms):
-                squares = np.add.reduceat(weighted * weighted, starts[sizes > 0])
-                norms = np.sqrt(squares)
+            if len(terms):  # (reduceat over the stories with terms: an empty one has no segment)
+                filled = sizes > 0
+                norms = np.sqrt(np.add.reduceat(weighted * weighted, starts[filled]))
                 norms[norms == 0.0] = 1.0
-                cosines[sizes > 0] = np.add.reduceat(products, starts[sizes > 0]) / norms
+                cosines[filled] = np.add.reduceat(products, starts[filled]) / norms
             for parts, cosine in zip(out, cosines.tolist(), strict=True):
                 parts[channel] = cosine
         for parts, story_id in zip(out, story_ids, strict=True):

@@ -290,11 +290,11 @@ class Engine:
         parts = dict(assignment.parts)
         if assignment.runner_up is not None and not assignment.new_story:
             parts["runner_up_score"] = assignment.runner_up_score  # (opening: best_existing)
+        if copy is not None:
+            parts.update({"copy_of": 1.0, "copy_score": score})
         membership = Membership(
             article.id, assignment.story_id, assignment.score, parts, assignment.runner_up
         )
-        if copy is not None:
-            membership.parts.update({"copy_of": 1.0, "copy_score": score})
         doc_sig, para_sigs = fp.to_bytes()
         self._pending.append(
             StoredArticle(
