@@ -69,6 +69,16 @@ def test_ingest_stories_story_json(db_url: str, parade_dir: Path) -> None:
     assert markdown.startswith("# ") and "## Agreed" in markdown
 
 
+def test_the_stories_table_never_cuts_an_id(db_url: str, parade_dir: Path) -> None:
+    """The id is what `story`, `merge` and `split` take: whole even in 80 columns."""
+    assert invoke("ingest", parade_dir, "--db", db_url).exit_code == 0
+    story = json.loads(invoke("stories", "--db", db_url, "--json").output)[0]
+    invoke("split", story["id"], story["articles"][0]["id"], "--db", db_url)
+    table = runner.invoke(app, ["stories", "--db", db_url], env={"COLUMNS": "80"})
+    ids = [s["id"] for s in json.loads(invoke("stories", "--db", db_url, "--json").output)]
+    assert len(ids) == 2 and all(i in table.output for i in ids), table.output
+
+
 def test_merge_and_split_json(db_url: str, parade_dir: Path) -> None:
     assert invoke("ingest", parade_dir, "--db", db_url).exit_code == 0
     story = json.loads(invoke("stories", "--db", db_url, "--json").output)[0]

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich import box
 from rich.table import Table
 
 from synoptic import engine as engine_module
@@ -241,9 +242,18 @@ def stories(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
         if not items:
             out.print("No stories yet. Add articles with `synoptic ingest PATH`.")
             return
-        table = Table("story", "headline", "articles", "reports", "outlets", "updated")
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        # the id is what `story`, `merge` and `split` take: never cut, whatever the width
+        table.add_column("story", no_wrap=True, min_width=max(len(s.id) for s in items))
+        table.add_column("headline", ratio=3)
+        table.add_column("articles", justify="right", no_wrap=True, min_width=8)
+        table.add_column("reports", justify="right", no_wrap=True, min_width=7)
+        table.add_column("outlets", ratio=1, min_width=10)
+        table.add_column("updated", min_width=10)  # narrow: the time goes under the date
         for s in items:
             outlets = sorted({a.outlet for a in s.articles if a.outlet})
+            if len(outlets) > 4:
+                outlets = [*outlets[:3], f"{len(outlets) - 3} more"]
             table.add_row(
                 s.id,
                 escape(s.headline),

@@ -601,11 +601,12 @@ class Engine:
 
     def merge(self, keep: str, other: str, *, automatic: bool = False) -> str:
         """Merge story ``other`` into ``keep``; ``other`` stays resolvable as an alias."""
+        asked = (keep, other)
         keep, other = self.store.resolve(keep), self.store.resolve(other)
         self.store.story_row(keep)
         self.store.story_row(other)
         if keep == other:
-            raise SettingsError(f"{keep} and {other} are already one story")
+            raise SettingsError(f"{asked[0]} and {asked[1]} are already one story ({keep})")
         moved = self.store.member_ids(other)
         self.store.move_articles(
             moved,
