@@ -127,6 +127,7 @@ def test_rejections_exit_1_and_are_listed(db_url: str, tmp_path: Path) -> None:
     assert "1 new, 0 duplicates, 1 rejected" in result.output
     listed = json.loads(invoke("rejections", "--db", db_url, "--json").output)
     assert listed[0]["origin"].endswith("bad.txt") and listed[0]["count"] == 1
+    assert listed[0]["last_seen"].endswith("+00:00")  # UTC, like every time the CLI prints
 
 
 def test_extract_json_and_explain(parade_dir: Path) -> None:

@@ -881,7 +881,7 @@ class Store:
             rows = conn.execute(
                 select(rejections).order_by(rejections.c.last_seen.desc(), rejections.c.id)
             ).mappings()
-            return [dict(r) for r in rows]
+            return [dict(r) | {"last_seen": as_utc(r["last_seen"])} for r in rows]
 
     # -- learned state ------------------------------------------------------------------------
 
