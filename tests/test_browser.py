@@ -68,6 +68,12 @@ def test_parade_story_in_a_real_browser(live_server: str, tmp_path: Path) -> Non
             assert page.locator("th.report-column").count() == 2
             assert page.locator("li.report-article").count() == 3
             assert "independent report" in page.inner_text("p.meta")
+            assert not page.locator("section.why .reason").first.is_visible()  # folded
+            page.click("section.why summary")
+            reasons = page.locator("section.why .reason")
+            assert reasons.count() == 3 and reasons.first.is_visible()
+            assert "opened the story" in page.inner_text("section.why")
+            page.screenshot(path=str(tmp_path / "why.png"), full_page=True)
             cited = page.locator("section.summary a.cite").first
             cited.click()
             page.wait_for_selector("mark#hl")
@@ -76,7 +82,7 @@ def test_parade_story_in_a_real_browser(live_server: str, tmp_path: Path) -> Non
             assert page.locator("mark#hl.flash").count() == 1  # app.js ran under the CSP
             shot = tmp_path / "cited-sentence.png"
             page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot: {shot}")
+            print(f"screenshots: {tmp_path / 'why.png'}, {shot}")
             assert not [e for e in errors if "Content Security Policy" in e], errors
         finally:
             browser.close()

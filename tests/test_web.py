@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 from pathlib import Path
@@ -113,7 +114,60 @@ def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:
     assert [r["origin"] for r in result["rejected"]] == ["request#1", "request#2"]
     again = request(app, "POST", "/api/articles", json=body[0]).json()
     assert again["duplicates"] == result["new"]
-    assert request(app, "POST", "/api/articles", content=b"{not json").status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    bad = request(app, "POST", "/api/articles", content=b"{not json", headers=json_type)
+    assert bad.status_code == 400
+    # a cross-site form or text/plain post (which a browser sends without asking) is refused
+    form = request(app, "POST", "/api/articles", content=json.dumps(body[0]).encode())
+    assert form.status_code == 415 and "application/json" in form.json()["detail"]
+
+
+def test_why_each_article_is_in_the_story(parade_app) -> None:
+    story_id = request(parade_app, "GET", "/api/stories").json()["stories"][0]["id"]
+    why = request(parade_app, "GET", f"/api/stories/{story_id}/why").json()
+    assert why["id"] == story_id and len(why["articles"]) == 3
+    reasons = [row["reason"] for row in why["articles"]]
+    assert sum(r.startswith("opened the story") for r in reasons) == 1
+    assert all(
+        {"article", "score", "parts", "runner_up", "reason"} <= set(r) for r in why["articles"]
+    )
+    page = request(parade_app, "GET", f"/stories/{story_id}").text
+    assert "Why these 3 articles are in this story" in page
+    for reason in reasons:
+        assert html.escape(reason, quote=False) in page
+    assert request(parade_app, "GET", "/api/stories/s_nope/why").status_code == 404
+
+
+def test_corrections_over_http(engine: Engine, parade_dir: Path) -> None:
+    engine.ingest([parade_dir])
+    app = create_app(engine, token="s3cret")
+    auth = {"Authorization": "Bearer s3cret"}
+    story = request(app, "GET", "/api/stories").json()["stories"][0]
+    leaving = story["articles"][0]["id"]
+    url = f"/api/stories/{story['id']}"
+    assert request(app, "POST", f"{url}/split", json={"articles": [leaving]}).status_code == 401
+    split = request(app, "POST", f"{url}/split", json={"articles": [leaving]}, headers=auth)
+    assert split.status_code == 200, split.text
+    moved = split.json()
+    assert moved["story"] == story["id"] and moved["moved"] == [leaving]
+    assert request(app, "GET", f"/api/articles/{leaving}").json()["story"] == moved["new_story"]
+    for body, status in (
+        ({"articles": "a_1"}, 400),  # not a list
+        ({"articles": ["a_nope"]}, 404),  # not in the story
+        ({"articles": [a["id"] for a in story["articles"][1:]]}, 400),  # all that is left
+    ):
+        answer = request(app, "POST", f"{url}/split", json=body, headers=auth)
+        assert answer.status_code == status and answer.json()["detail"], (body, answer.text)
+    merge = request(app, "POST", f"{url}/merge", json={"other": moved["new_story"]}, headers=auth)
+    assert merge.json() == {"story": story["id"], "merged": moved["new_story"]}
+    assert request(app, "GET", f"/api/articles/{leaving}").json()["story"] == story["id"]
+    again = request(app, "POST", f"{url}/merge", json={"other": moved["new_story"]}, headers=auth)
+    assert again.status_code == 400 and "already one story" in again.json()["detail"]
+    assert request(app, "POST", f"{url}/merge", json={}, headers=auth).status_code == 400
+    unknown = request(
+        app, "POST", "/api/stories/s_nope/merge", json={"other": story["id"]}, headers=auth
+    )
+    assert unknown.status_code == 404
 
 
 def test_write_token_and_body_cap(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:

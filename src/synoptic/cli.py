@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich import box
 from rich.table import Table
 
 from synoptic import engine as engine_module
@@ -35,6 +35,7 @@ from synoptic.render import (
     extract_json,
     print_brief,
     story_json,
+    why_json,
 )
 from synoptic.settings import DEFAULT_DB_URL, Settings
 
@@ -325,53 +326,15 @@ def story(
 
 
 def _print_why(eng: Engine, story_id: str, as_json: bool) -> None:
-    story = eng.story(story_id)
-    memberships = {m.article_id: m for m in eng.memberships(story.id)}
-    rows: list[dict[str, Any]] = []
-    for a in story.articles:
-        m = memberships[a.id]
-        runner: dict[str, str | None] | None = None
-        if m.runner_up:  # the story as it is now (a merge may have taken it into another)
-            try:
-                now = eng.story(m.runner_up)
-                runner = {"id": now.id, "headline": now.headline, "recorded": m.runner_up}
-            except NotFound:
-                runner = {"id": m.runner_up, "headline": None, "recorded": m.runner_up}
-        rows.append(
-            {"article": article_json(a), "score": m.score, "parts": m.parts, "runner_up": runner}
-        )
+    why = why_json(eng, story_id)
     if as_json:
-        _print_json({"id": story.id, "headline": story.headline, "articles": rows})
+        _print_json(why)
         return
-    out.print(f"[bold]{escape(story.headline)}[/bold]  ({story.id})")
-    for row in rows:
-        parts = row["parts"]
-        if "copy_of" in parts:
-            reason = f"a copy of an article already here (copy score {parts.get('copy_score')})"
-        elif "moved_by_user" in parts:
-            reason = "moved here by a merge or split"
-        elif "split_automatically" in parts:
-            reason = (
-                f"split off from {parts.get('from')}: its two halves would have joined with "
-                f"probability {parts.get('probability')} only"
-            )
-        elif "best_existing" in parts:
-            reason = f"opened the story (best existing story scored {parts['best_existing']}, needed {parts['threshold']})"
-        else:
-            shown = ", ".join(
-                f"{k} {v}" for k, v in parts.items() if k not in ("threshold", "runner_up_score")
-            )
-            reason = f"joined with probability {row['score']} ≥ {parts.get('threshold')} ({shown})"
-        runner, runner_text = row["runner_up"], ""
-        if runner and runner["id"] == story.id:
-            runner_text = f"; runner-up {runner['recorded']}, since merged into this story"
-        elif runner:
-            was = f" (was {runner['recorded']})" if runner["recorded"] != runner["id"] else ""
-            runner_text = f"; runner-up {runner['id']}{was} {escape(runner['headline'] or '')}"
-        if runner and "runner_up_score" in parts:
-            runner_text += f" (probability {parts['runner_up_score']})"
+    out.print(f"[bold]{escape(why['headline'])}[/bold]  ({why['id']})")
+    for row in why["articles"]:
         out.print(
-            f"• {escape(row['article']['title'])} [dim]{row['article']['id']}[/dim]\n  {escape(reason)}{runner_text}"
+            f"• {escape(row['article']['title'])} [dim]{row['article']['id']}[/dim]\n"
+            f"  {escape(row['reason'])}"
         )
 
 

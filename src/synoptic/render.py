@@ -6,7 +6,7 @@ One function builds each view's data; the CLI (and later the web app) only choos
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -14,7 +14,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from synoptic.errors import NotFound
 from synoptic.model import Article, Brief, Story, SyndicationGroup
+
+if TYPE_CHECKING:
+    from synoptic.engine import Engine
 
 MAX_SINGLE_SHOWN = 8
 STATUS_LABEL = {"agreed": "agreed", "single": "single source", "conflict": "conflicting"}
@@ -65,6 +69,61 @@ def story_json(story: Story) -> dict[str, Any]:
         "independent_reports": story.independent_reports,
         "articles": [article_json(a) for a in story.articles],
     }
+
+
+def why_json(engine: Engine, story_id: str) -> dict[str, Any]:
+    """Why each article is in the story (its stored score and parts) and the runner-up story
+    as it is now: ``{"id", "headline", "articles": [{"article", "score", "parts", "runner_up":
+    {"id", "headline", "recorded"} | None, "reason"}]}`` (``recorded``: the runner-up's id at
+    the time, which a merge may since have taken into another story)."""
+    story = engine.story(story_id)
+    memberships = {m.article_id: m for m in engine.memberships(story.id)}
+    rows: list[dict[str, Any]] = []
+    for a in story.articles:
+        m = memberships[a.id]
+        runner: dict[str, str | None] | None = None
+        if m.runner_up:
+            try:
+                now = engine.story(m.runner_up)
+                runner = {"id": now.id, "headline": now.headline, "recorded": m.runner_up}
+            except NotFound:
+                runner = {"id": m.runner_up, "headline": None, "recorded": m.runner_up}
+        row = {"article": article_json(a), "score": m.score, "parts": m.parts, "runner_up": runner}
+        rows.append(row | {"reason": why_reason(row, story.id)})
+    return {"id": story.id, "headline": story.headline, "articles": rows}
+
+
+def why_reason(row: dict[str, Any], story_id: str) -> str:
+    """One membership of :func:`why_json` in words."""
+    parts = row["parts"]
+    if "copy_of" in parts:
+        reason = f"a copy of an article already here (copy score {parts.get('copy_score')})"
+    elif "moved_by_user" in parts:
+        reason = "moved here by a merge or split"
+    elif "split_automatically" in parts:
+        reason = (
+            f"split off from {parts.get('from')}: its two halves would have joined with "
+            f"probability {parts.get('probability')} only"
+        )
+    elif "best_existing" in parts:
+        reason = (
+            f"opened the story (best existing story scored {parts['best_existing']}, "
+            f"needed {parts['threshold']})"
+        )
+    else:
+        shown = ", ".join(
+            f"{k} {v}" for k, v in parts.items() if k not in ("threshold", "runner_up_score")
+        )
+        reason = f"joined with probability {row['score']} ≥ {parts.get('threshold')} ({shown})"
+    runner = row["runner_up"]
+    if runner and runner["id"] == story_id:
+        reason += f"; runner-up {runner['recorded']}, since merged into this story"
+    elif runner:
+        was = f" (was {runner['recorded']})" if runner["recorded"] != runner["id"] else ""
+        reason += f"; runner-up {runner['id']}{was} {runner['headline'] or ''}".rstrip()
+    if runner and "runner_up_score" in parts:
+        reason += f" (probability {parts['runner_up_score']})"
+    return reason
 
 
 def brief_json(brief: Brief) -> dict[str, Any]:

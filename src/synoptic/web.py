@@ -24,11 +24,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from synoptic.engine import Engine
-from synoptic.errors import NotFound, SynopticError
+from synoptic.errors import NotFound, SettingsError, SynopticError
 from synoptic.export import atom_feed
 from synoptic.ingest import json_document
 from synoptic.model import Brief, Story
-from synoptic.render import STATUS_LABEL, article_json, brief_json, story_json
+from synoptic.render import STATUS_LABEL, article_json, brief_json, story_json, why_json
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 CSP = (
@@ -183,6 +183,34 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
             request, "error.html", {"message": str(exc)}, status_code=404
         )
 
+    @app.exception_handler(SettingsError)
+    async def bad_request(request: Request, exc: SettingsError) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    async def write_body(request: Request) -> Any:
+        """A write's JSON body, once its token (when the server has one), content type and
+        size are checked. Only JSON is taken: a page on another site can make a browser post a
+        form or plain text to this server, but not JSON without asking it first (CORS), and
+        it never agrees."""
+        if token is not None:
+            supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not secrets.compare_digest(supplied.encode(), token.encode()):
+                raise HTTPException(
+                    401, f"this server needs a token: send 'Authorization: Bearer ${TOKEN_ENV}'"
+                )
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise HTTPException(415, "send the body as JSON, with 'Content-Type: application/json'")
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY_BYTES:
+                raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
+        try:
+            return json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, f"body is not JSON: {exc}") from None
+
     def page(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
         return templates.TemplateResponse(request, template, context)
 
@@ -277,23 +305,31 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
             for r in engine.store.outlets()
         ]
 
+    @app.get("/api/stories/{story_id}/why")
+    def api_why(story_id: str) -> dict[str, Any]:
+        return why_json(engine, story_id)
+
+    @app.post("/api/stories/{story_id}/merge")
+    async def api_merge(story_id: str, request: Request) -> dict[str, Any]:
+        payload = await write_body(request)
+        other = payload.get("other") if isinstance(payload, dict) else None
+        if not isinstance(other, str):
+            raise HTTPException(400, 'send {"other": STORY_ID}: the story merged into this one')
+        return {"story": engine.merge(story_id, other), "merged": other}
+
+    @app.post("/api/stories/{story_id}/split")
+    async def api_split(story_id: str, request: Request) -> dict[str, Any]:
+        payload = await write_body(request)
+        moved = payload.get("articles") if isinstance(payload, dict) else None
+        if not isinstance(moved, list) or not all(isinstance(a, str) for a in moved):
+            raise HTTPException(400, 'send {"articles": [ARTICLE_ID, ...]}: the articles to move')
+        new_id = engine.split(story_id, moved)
+        left = engine.story(story_id).id  # (an old id of a merged story resolves)
+        return {"story": left, "new_story": new_id, "moved": sorted(set(moved))}
+
     @app.post("/api/articles")
     async def api_ingest(request: Request) -> dict[str, Any]:
-        if token is not None:
-            supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if not secrets.compare_digest(supplied.encode(), token.encode()):
-                raise HTTPException(
-                    401, f"this server needs a token: send 'Authorization: Bearer ${TOKEN_ENV}'"
-                )
-        body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > MAX_BODY_BYTES:
-                raise HTTPException(413, f"request body over {MAX_BODY_BYTES} bytes")
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise HTTPException(400, f"body is not JSON: {exc}") from None
+        payload = await write_body(request)
         objects = payload if isinstance(payload, list) else [payload]
         items = [json_document(obj, f"request#{i}") for i, obj in enumerate(objects)]
         report = engine.ingest_items(items)
@@ -324,7 +360,8 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     @app.get("/stories/{story_id}", response_class=HTMLResponse)
     def story_page(request: Request, story_id: str) -> HTMLResponse:
         story = engine.story(story_id)
-        return page(request, "story.html", synopsis_context(engine.brief(story.id), story))
+        context = synopsis_context(engine.brief(story.id), story)
+        return page(request, "story.html", context | {"why": why_json(engine, story.id)})
 
     @app.get("/articles/{article_id}", response_class=HTMLResponse)
     def article_page(request: Request, article_id: str, hl: str | None = None) -> HTMLResponse:
