@@ -335,6 +335,86 @@ def test_a_restart_continues_exactly_where_the_run_stopped(
     assert stored(once) == stored(each)
 
 
+def test_a_restart_holds_the_late_articles_a_running_engine_holds(
+    tmp_path: Path, parade_dir: Path
+) -> None:
+    """Articles published long before the window ("late": a backfill, an archive) stay in a
+    running engine's memory with their stories until its next eviction, so the next late
+    report of the same event joins them even when it is dated weeks apart (too far for the
+    read-back of its own weeks); a restarted engine holds them again (it used to load the
+    window only, and the later reports below opened stories of their own)."""
+    from sqlalchemy import select
+
+    from synoptic.store import memberships, stories, syndication
+
+    now, then = datetime(2025, 6, 1, tzinfo=UTC), datetime(2012, 3, 1, tzinfo=UTC)
+    texts = [p.read_text() for p in sorted(parade_dir.iterdir())]
+    moments = [now, now, now]
+    for n, text in enumerate([*_variants(QUAKE_A), QUAKE_B, QUAKE_A2]):
+        texts.append(text)
+        moments.append(then + timedelta(days=45 * n))  # weeks apart: no read-back finds it
+    docs = []
+    for n, (text, moment) in enumerate(zip(texts, moments, strict=True)):
+        title, body = text.strip().split("\n\n", 1)
+        meta = {"title": title, "published": moment.isoformat()}
+        docs.append(Document(f"d{n}", "text", body, meta))
+
+    def stored(url: str) -> tuple[Any, ...]:
+        story = (stories.c.id, stories.c.centroid, stories.c.size, stories.c.active_day)
+        with Engine(url) as eng, eng.store.transaction() as conn:
+            return tuple(
+                sorted(map(tuple, conn.execute(select(*columns)).all()), key=str)
+                for columns in (memberships.c, story, syndication.c)
+            )
+
+    once, each = f"sqlite:///{tmp_path / 'once.db'}", f"sqlite:///{tmp_path / 'each.db'}"
+    with Engine(settings=Settings(db_url=once)) as eng:
+        reports = [eng.ingest_items([doc]) for doc in docs]
+    assert [len(r.late) for r in reports] == [0, 0, 0, 1, 1, 1, 1, 1]
+    quake = {eng.story_of(r.new[0]) for r in reports[3:6]}
+    for doc in docs:
+        with Engine(settings=Settings(db_url=each)) as eng:
+            eng.ingest_items([doc])
+    assert stored(once) == stored(each)
+    with Engine(each) as eng:
+        assert len(quake) == 1 and len(eng.story(quake.pop()).articles) >= 3
+
+
+def test_the_split_checks_go_on_after_a_restart_with_the_same_matrices(tmp_path: Path) -> None:
+    """A story's member matrix (its members' join probabilities, some rows scored with the
+    document frequencies of when they came) is saved when the engine closes and is what the
+    next engine's split checks go on from, not one rebuilt with today's frequencies; a store
+    written to since (another engine, or a crash) does not use it."""
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    texts = [*_variants(QUAKE_A), QUAKE_A2, *_variants(QUAKE_B)]
+    docs = [_document(text, f"d{n}") for n, text in enumerate(texts)]
+
+    def matrices(eng: Engine) -> dict[str, tuple[list[str], Any, int]]:
+        eng._load()
+        return {k: (m.ids, m.p, m._refreshed_at) for k, m in eng._matrices.items()}
+
+    with Engine(url) as eng:
+        eng.ingest_items(docs[:-1])
+        before = matrices(eng)
+    assert any(len(ids) >= 3 for ids, _, _ in before.values())
+    with Engine(url) as eng:
+        after = matrices(eng)
+        assert after.keys() == before.keys()
+        for story_id, (ids, p, refreshed) in before.items():
+            assert after[story_id][0] == ids and after[story_id][2] == refreshed
+            assert np.array_equal(after[story_id][1], p)
+    with Engine(url) as eng:
+        eng.ingest_items(docs[-1:])
+        eng.store.save_matrix_snapshot = lambda *args: None  # as if it crashed before closing
+    with Engine(url) as eng:
+        assert matrices(eng) == {}  # the saved ones are older than the store: rebuilt as needed
+
+
+def _document(text: str, doc_id: str) -> Document:
+    title, body = text.strip().split("\n\n", 1)
+    return Document(doc_id, "text", body, {"title": title})
+
+
 def _variants(text: str) -> list[str]:
     """Three reports of one event: the text, its paragraphs reversed, and without its last."""
     title, body = text.strip().split("\n\n", 1)

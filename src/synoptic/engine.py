@@ -72,6 +72,7 @@ LATE_CAP = 2_000
 # No more weeks are read back once this many articles were, until the next eviction: a shuffled
 # archive would otherwise read its whole history back again and again (for each late article).
 RECALL_CAP = 10_000
+LATE_MARK = "late_held_after_seq"  # meta key: the last article added before the last eviction
 RECALL_DAYS = 7  # a late article reads back the stories of its week (and the window around it)
 Progress = Callable[[Article | Rejection | None], None]
 
@@ -116,6 +117,8 @@ class Engine:
         self._group_of: dict[str, str] = {}
         self._story_of: dict[str, str] = {}
         self._day_of: dict[str, float] = {}
+        self._seq_of: dict[str, int] = {}  # arrival order (the store's seq): members are in it
+        self._next_seq = 0  # the seq the store gives the newest article added
         self._expiry: list[tuple[float, str]] = []
         # the last IDF_FLOOR articles stored (arrival order; a set beside it for lookups): the
         # document frequencies count exactly these and the articles held in memory
@@ -132,6 +135,14 @@ class Engine:
             # (articles of a failed batch) only cost a store lookup
             with contextlib.suppress(StoreError):
                 self.store.save_seen_snapshot(self._seen_mark, self._seen.to_bytes())
+        if self._clusterer is not None:  # the next engine's split checks go on from these
+            matrices = {
+                story_id: matrix.to_bytes()
+                for story_id, matrix in self._matrices.items()
+                if story_id in self._clusterer.stories_
+            }
+            with contextlib.suppress(StoreError):
+                self.store.save_matrix_snapshot(self.store.max_seq(), matrices)
         self.store.close()
 
     def __enter__(self) -> Engine:
@@ -169,26 +180,69 @@ class Engine:
         for article_id in self.store.article_ids(after_seq=after if saved else 0):
             self._seen.add(article_id)
         self._seen_mark = mark
+        self._next_seq = mark
         self._hold_stored(index, clusterer, list(self._members), since=horizon)
         self._recent = deque(reversed(self.store.latest_article_ids(IDF_FLOOR)))
         self._recent_set = set(self._recent)
         self._count_in(clusterer, [a for a in self._recent if a not in self._story_of])
         self._evicted_at = self._clock
         self._index, self._clusterer = index, clusterer
+        self._hold_late(clusterer)
+        for members in self._members.values():
+            members.sort(key=self._seq_of.__getitem__)
+        # the split checks as the last engine to close left them, when nothing was stored since
+        # (their age is counted in articles learned: as many as a run from the start learned)
+        clusterer._seen = mark
+        for story_id, data in self.store.matrix_snapshot(mark).items():
+            matrix = MemberMatrix.from_bytes(data)
+            if matrix.ids == self._members.get(story_id):
+                self._matrices[story_id] = matrix
         return index, clusterer
 
+    def _hold_late(self, clusterer: StoryClusterer) -> None:
+        """What a running engine still holds of the late articles stored since its last
+        eviction (see :meth:`_recall`): each of them, its story, and the weeks read back for
+        it, in the order they came, so that a restart continues exactly."""
+        mark = self.store.meta_value(LATE_MARK)
+        if mark is None:  # (a store written before the mark was kept)
+            return
+        horizon = self._horizon()
+        for seq, article_id, day in self.store.dated_after(int(mark)):
+            if day >= horizon:
+                continue
+            self._late_held += 1
+            self._recall(day, before_seq=seq)  # what was stored when it came
+            if article_id in self._story_of:
+                continue  # read back with its week
+            story_id = self.store.story_of(article_id)
+            if story_id not in clusterer.stories_:
+                for sid, state, active in self.store.story_states(-math.inf, ids=[story_id]):
+                    clusterer.restore_story(sid, StoryState.from_json(state))
+                    self._active[sid] = active
+            assert self._index is not None
+            self._hold_stored(self._index, clusterer, [article_id], -math.inf, articles_only=True)
+
     def _hold_stored(
-        self, index: SyndicationIndex, clusterer: StoryClusterer, story_ids: list[str], since: float
+        self,
+        index: SyndicationIndex,
+        clusterer: StoryClusterer,
+        ids: list[str],
+        since: float,
+        *,
+        articles_only: bool = False,
+        before_seq: int | None = None,
     ) -> list[str]:
-        """Hold the stored articles of these stories published on or after day ``since``
-        that are not held yet: their fingerprints (wire copies of them are recognised), their
-        place in memory, and their terms in the document frequencies. Their ids."""
+        """Hold the stored articles of these stories (``articles_only``: these articles)
+        published on or after day ``since`` that are not held yet: their fingerprints (wire
+        copies of them are recognised), their place in memory, and their terms in the document
+        frequencies. Their ids."""
         held = []
-        for row in self.store.fingerprint_rows(story_ids):
+        rows = self.store.fingerprint_rows(ids, articles_only=articles_only, before_seq=before_seq)
+        for row in rows:
             day = _day(as_utc(row.published) or as_utc(row.ingested_at))
             if day < since or row.article_id in self._story_of:
                 continue  # in the store, but not compared with any more
-            self._hold(row.article_id, row.story_id, row.group_id, day)
+            self._hold(row.article_id, row.story_id, row.group_id, day, row.seq)
             fp = Fingerprint.from_bytes(
                 row.content_hash, row.doc_sig, row.para_sigs, list(row.para_words)
             )
@@ -277,8 +331,10 @@ class Engine:
         article = item.outcome
         assert isinstance(article, Article) and item.fingerprint and item.terms is not None
         fp, terms = item.fingerprint, item.terms
+        ingested = datetime.now(UTC)
+        day = terms["day"] if terms["day"] is not None else _day(ingested)
         if late:
-            self._recall(terms["day"])
+            self._recall(day)
         copy = index.match(fp)
         if copy is not None:
             group_id = self._group_of.get(copy.article_id, copy.article_id)
@@ -309,12 +365,14 @@ class Engine:
                 membership=membership,
                 new_story=assignment.new_story,
                 centroid=assignment.state.to_json(),
+                ingested=ingested,
+                day=day,
             )
         )
         index.add(article.id, fp)
         clusterer.commit(terms, assignment)
-        day = terms["day"] if terms["day"] is not None else _day(None)
-        self._hold(article.id, assignment.story_id, group_id, day)
+        self._next_seq += 1
+        self._hold(article.id, assignment.story_id, group_id, day, self._next_seq)
         self._recent.append(article.id)
         self._recent_set.add(article.id)
         if len(self._recent) > IDF_FLOOR:
@@ -331,7 +389,7 @@ class Engine:
             self._evict()
         return membership
 
-    def _recall(self, day: float) -> None:
+    def _recall(self, day: float, *, before_seq: int | None = None) -> None:
         """A late article's own time: the stories active within the window around ``day``
         (ending from ``window_days`` before it, starting up to ``window_days`` after it) and
         their articles of that time read back from the store, so that the article can join its
@@ -370,18 +428,18 @@ class Engine:
             and state.first_day < min(end, horizon)
             and (state.last_day is None or state.last_day >= start)
         ]
-        held = self._hold_stored(index, clusterer, recalled + reaching, since=start)
+        held = self._hold_stored(
+            index, clusterer, recalled + reaching, since=start, before_seq=before_seq
+        )
         self._recalled_held += len(held)
-        back = set(held)
-        for story_id in reaching:  # members stay oldest first
-            members = self._members.get(story_id, [])
-            self._members[story_id] = [a for a in members if a in back] + [
-                a for a in members if a not in back
-            ]
+        for story_id in reaching:  # members stay in arrival order
+            self._members.get(story_id, []).sort(key=self._seq_of.__getitem__)
 
-    def _hold(self, article_id: str, story_id: str, group_id: str, day: float) -> None:
-        """Keep an article of the active window in memory."""
+    def _hold(self, article_id: str, story_id: str, group_id: str, day: float, seq: int) -> None:
+        """Keep an article of the active window in memory (``seq``: its place in arrival
+        order)."""
         self._seen.add(article_id)
+        self._seq_of[article_id] = seq
         self._group_of[article_id] = group_id
         self._story_of[article_id] = story_id
         self._day_of[article_id] = day
@@ -417,6 +475,7 @@ class Engine:
             by_story.setdefault(self._story_of.pop(article_id), set()).add(article_id)
             self._group_of.pop(article_id, None)
             self._day_of.pop(article_id, None)
+            self._seq_of.pop(article_id, None)
         for story_id, gone in by_story.items():
             self._members[story_id] = [a for a in self._members[story_id] if a not in gone]
             matrix = self._matrices.get(story_id)
@@ -430,6 +489,9 @@ class Engine:
         self._evicted_at = self._clock
         self._late_held = self._recalled_held = 0
         self._recalled.clear()
+        # late articles stored after this point stay held until the next eviction: a restart
+        # holds them again (_hold_late)
+        self.store.set_meta_value(LATE_MARK, str(self._next_seq))
 
     def _late_merge(self, assignment: Assignment) -> None:
         """When an article fits two stories about equally well, they are one event: merge them
@@ -469,6 +531,7 @@ class Engine:
         for article_id in held:
             self._story_of[article_id] = keep
         self._members.setdefault(keep, []).extend(held)
+        self._members[keep].sort(key=self._seq_of.__getitem__)  # arrival order
         self._active[keep] = max(
             self._active.get(keep, self._clock), self._active.pop(gone, self._clock)
         )
@@ -550,7 +613,7 @@ class Engine:
             self._matrices[sid] = matrix.subset(self._members[sid])
         for member in leaving:
             self._story_of[member] = new_id
-        self._active[new_id] = self._active.get(story_id, self._clock)
+        self._active.update(self.store.active_days([story_id, new_id]))  # their members' newest
         self._separated().add(frozenset((story_id, new_id)))
 
     def _member_matrix(self, members: list[str]) -> MemberMatrix | None:
@@ -593,6 +656,7 @@ class Engine:
         self._group_of.clear()
         self._story_of.clear()
         self._day_of.clear()
+        self._seq_of.clear()
         self._expiry.clear()
         self._recalled.clear()
         self._recent.clear()

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
+    case,
     create_engine,
     event,
     func,
@@ -51,7 +52,7 @@ from synoptic.model import (
     story_groups,
 )
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 metadata = MetaData()
 
@@ -199,6 +200,13 @@ seen_snapshots = Table(  # the engine's filter of stored article ids, saved when
     Column("seq", Integer, nullable=False),  # every article with seq <= this is in ``bits``
     Column("bits", LargeBinary, nullable=False),
 )
+matrix_snapshots = Table(  # the split checks' member matrices, saved when an engine closes
+    "matrix_snapshots",
+    metadata,
+    Column("story_id", String(32), primary_key=True),
+    Column("seq", Integer, nullable=False),  # the newest article's seq when they were saved
+    Column("data", LargeBinary, nullable=False),
+)
 briefs = Table(  # one row per brief version: which articles it covered and what it claimed
     "briefs",
     metadata,
@@ -252,20 +260,30 @@ def _migrate_6(conn: Connection) -> None:
 
 def state_values(centroid: dict[str, Any], stamp: datetime) -> dict[str, Any]:
     """The :data:`stories` columns that follow from a story's clusterer state, written at
-    ``stamp``."""
-    return {
-        "updated": stamp,
-        "centroid": centroid,
-        "size": int(centroid.get("size", 0)),
-        "active_day": active_day(centroid, stamp),
-    }
+    ``stamp`` (``active_day`` is the caller's: see :meth:`Store.add_many`)."""
+    return {"updated": stamp, "centroid": centroid, "size": int(centroid.get("size", 0))}
 
 
 def active_day(centroid: dict[str, Any], stamp: datetime) -> float:
-    """A story's :data:`stories` ``active_day``: its state's newest publication day, or the
-    day it was written when its articles are undated."""
+    """A story's ``active_day`` as schema 7 first filled it: its state's newest publication
+    day, or the day it was written when its articles are undated (since schema 9 the newest
+    day of its articles, each's publication day or else its ingestion day)."""
     last = (centroid.get("days") or [None, None])[1]
     return float(last) if last is not None else stamp.timestamp() / 86400
+
+
+def _newest_day(conn: Connection, story_id: str) -> float:
+    """A story's ``active_day`` from its members: the newest of their days (of publication,
+    else of ingestion)."""
+    rows = conn.execute(
+        select(articles.c.published, articles.c.ingested_at)
+        .join(memberships, memberships.c.article_id == articles.c.id)
+        .where(memberships.c.story_id == story_id)
+    )
+    return max(
+        (as_utc(published) or as_utc(ingested) or now()).timestamp() / 86400
+        for published, ingested in rows
+    )
 
 
 def _migrate_7(conn: Connection) -> None:
@@ -293,6 +311,32 @@ def _migrate_8(conn: Connection) -> None:
     article ids stored since the snapshot, not the archive's."""
 
 
+def _migrate_9(conn: Connection) -> None:
+    """Version 9 adds ``matrix_snapshots`` (created by create_all): a restart continues the
+    split checks with the member matrices the closing engine had, not rebuilt ones; and sets
+    each story's ``active_day`` to the newest of its articles' days (of publication, else of
+    ingestion), the rule the engine holds stories by (schema 7 took an undated story's last
+    write instead, and a dated story's newest publication day even when an undated article
+    had joined it since)."""
+    newest: dict[str, float] = {}
+    rows = conn.execute(
+        select(memberships.c.story_id, articles.c.published, articles.c.ingested_at)
+        .join(articles, articles.c.id == memberships.c.article_id)
+        .execution_options(yield_per=5000)
+    )
+    for story_id, published, ingested in rows:
+        day = (as_utc(published) or as_utc(ingested) or now()).timestamp() / 86400
+        newest[story_id] = max(newest.get(story_id, day), day)
+    updates = [{"story_id": k, "day": v} for k, v in newest.items()]
+    for start in range(0, len(updates), 5000):
+        conn.execute(
+            update(stories)
+            .where(stories.c.id == bindparam("story_id"))
+            .values(active_day=bindparam("day")),
+            updates[start : start + 5000],
+        )
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _migrate_2,
     3: _migrate_3,
@@ -301,6 +345,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     6: _migrate_6,
     7: _migrate_7,
     8: _migrate_8,
+    9: _migrate_9,
 }
 
 
@@ -337,6 +382,8 @@ class StoredArticle:
     membership: Membership
     new_story: bool
     centroid: dict[str, Any]  # the story's state after this article (its size included)
+    ingested: datetime  # when the engine took it in (an undated article's day)
+    day: float  # its day: of publication, else of ingestion
 
 
 class Store:
@@ -435,7 +482,7 @@ class Store:
             conn.execute(
                 articles.insert(),
                 [
-                    {"seq": seq + i, "ingested_at": stamp, **article_row(it.article)}
+                    {"seq": seq + i, "ingested_at": it.ingested, **article_row(it.article)}
                     for i, it in enumerate(items)
                 ],
             )
@@ -469,29 +516,45 @@ class Store:
                     for it in items
                 ],
             )
-            # each story once, in its state after the batch's last article
+            # each story once, in its state after the batch's last article; its active day
+            # the newest of its articles' days (the engine's rule: stored and held agree)
             final: dict[str, StoredArticle] = {}
+            newest: dict[str, float] = {}
             created: set[str] = set()
             for it in items:
-                final[it.membership.story_id] = it
+                sid = it.membership.story_id
+                final[sid] = it
+                newest[sid] = max(newest.get(sid, it.day), it.day)
                 if it.new_story:
-                    created.add(it.membership.story_id)
+                    created.add(sid)
             if created:
                 conn.execute(
                     stories.insert(),
                     [
-                        {"id": sid, "created": stamp, **state_values(final[sid].centroid, stamp)}
+                        {
+                            "id": sid,
+                            "created": stamp,
+                            "active_day": newest[sid],
+                            **state_values(final[sid].centroid, stamp),
+                        }
                         for sid in sorted(created)
                     ],
                 )
             grown = [
-                {"story_id": sid, **state_values(it.centroid, stamp)}
+                {"story_id": sid, "day": newest[sid], **state_values(it.centroid, stamp)}
                 for sid, it in final.items()
                 if sid not in created
             ]
             if grown:  # one statement for all (executemany)
+                later: Any = bindparam("day")
                 conn.execute(
-                    update(stories).where(stories.c.id == bindparam("story_id")),
+                    update(stories)
+                    .where(stories.c.id == bindparam("story_id"))
+                    .values(
+                        active_day=case(
+                            (stories.c.active_day >= later, stories.c.active_day), else_=later
+                        )
+                    ),
                     grown,
                 )
             conn.execute(
@@ -684,7 +747,9 @@ class Store:
                 )
             if conn.execute(select(stories.c.id).where(stories.c.id == target)).first() is None:
                 conn.execute(
-                    stories.insert().values(id=target, created=stamp, **state_values({}, stamp))
+                    stories.insert().values(
+                        id=target, created=stamp, active_day=0.0, **state_values({}, stamp)
+                    )
                 )
             for some in _chunks(article_ids):
                 conn.execute(
@@ -705,7 +770,9 @@ class Store:
                     conn.execute(
                         update(stories)
                         .where(stories.c.id == story_id)
-                        .values(**state_values(state, stamp))
+                        .values(
+                            active_day=_newest_day(conn, story_id), **state_values(state, stamp)
+                        )
                     )
             if alias_from:
                 conn.execute(story_aliases.insert().values(old_id=alias_from, new_id=target))
@@ -892,19 +959,56 @@ class Store:
             return None if value is None else float(value)
 
     def story_states(
-        self, since: float, until: float | None = None
+        self, since: float, until: float | None = None, *, ids: list[str] | None = None
     ) -> Iterator[tuple[str, dict[str, Any], float]]:
         """(id, clusterer state, active day) of the stories last active on or after day
-        ``since`` (and before ``until``), streamed (an index on the day: the archive's idle
-        stories are not read)."""
+        ``since`` (and before ``until``; and among ``ids``), streamed (an index on the day: the
+        archive's idle stories are not read)."""
         stmt = select(stories.c.id, stories.c.centroid, stories.c.active_day).where(
             stories.c.active_day >= since
         )
         if until is not None:
             stmt = stmt.where(stories.c.active_day < until)
+        if ids is not None:
+            stmt = stmt.where(stories.c.id.in_(ids))
         with self.engine.connect() as conn:
             for r in conn.execute(stmt.execution_options(yield_per=1000)):
                 yield r.id, r.centroid, float(r.active_day)
+
+    def active_days(self, story_ids: list[str]) -> dict[str, float]:
+        """The ``active_day`` of these stories (those that exist)."""
+        stmt = select(stories.c.id, stories.c.active_day).where(stories.c.id.in_(story_ids))
+        with self.engine.connect() as conn:
+            return {r.id: float(r.active_day) for r in conn.execute(stmt)}
+
+    def dated_after(self, after_seq: int) -> list[tuple[int, str, float]]:
+        """(seq, id, publication day) of the articles stored after ``after_seq`` that have a
+        publication date, in the order they were stored."""
+        stmt = (
+            select(articles.c.seq, articles.c.id, articles.c.published)
+            .where(articles.c.seq > after_seq, articles.c.published.is_not(None))
+            .order_by(articles.c.seq)
+        )
+        with self.engine.connect() as conn:
+            return [
+                (int(r.seq), r.id, published.timestamp() / 86400)
+                for r in conn.execute(stmt)
+                if (published := as_utc(r.published)) is not None
+            ]
+
+    def meta_value(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta_table.c.value).where(meta_table.c.key == key)).scalar()
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            if (
+                conn.execute(
+                    update(meta_table).where(meta_table.c.key == key).values(value=value)
+                ).rowcount
+                == 0
+            ):
+                conn.execute(meta_table.insert().values(key=key, value=value))
 
     def article_ids(self, after_seq: int = 0) -> Iterator[str]:
         """The ids of the articles stored after ``after_seq`` (all by default), streamed."""
@@ -937,9 +1041,39 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot save the filter of article ids: {exc}") from exc
 
-    def fingerprint_rows(self, story_ids: list[str]) -> Iterator[Any]:
+    def matrix_snapshot(self, seq: int) -> dict[str, bytes]:
+        """The member matrices saved by the last engine to close, by story, if no article
+        was stored since (``seq``: the newest article's now); else none."""
+        stmt = select(matrix_snapshots.c.story_id, matrix_snapshots.c.data).where(
+            matrix_snapshots.c.seq == seq
+        )
+        with self.engine.connect() as conn:
+            return {r.story_id: bytes(r.data) for r in conn.execute(stmt)}
+
+    def save_matrix_snapshot(self, seq: int, matrices: dict[str, bytes]) -> None:
+        try:
+            with self.transaction() as conn:
+                conn.execute(matrix_snapshots.delete())
+                if matrices:
+                    conn.execute(
+                        matrix_snapshots.insert(),
+                        [{"story_id": k, "seq": seq, "data": v} for k, v in matrices.items()],
+                    )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot save the split checks' matrices: {exc}") from exc
+
+    def fingerprint_rows(
+        self,
+        story_ids: list[str],
+        *,
+        articles_only: bool = False,
+        before_seq: int | None = None,
+    ) -> Iterator[Any]:
         """The fingerprints of these stories' articles (each story's oldest first), with what
-        the syndication index and the clusterer need to hold them, streamed."""
+        the syndication index and the clusterer need to hold them, streamed
+        (``articles_only``: the ids are article ids, and those articles' rows are read;
+        ``before_seq``: only the articles stored before that one)."""
+        key = fingerprints.c.article_id if articles_only else memberships.c.story_id
         with self.engine.connect() as conn:
             for some in _chunks(story_ids):
                 stmt = (
@@ -953,13 +1087,16 @@ class Store:
                         memberships.c.story_id,
                         articles.c.published,
                         articles.c.ingested_at,
+                        articles.c.seq,
                     )
                     .join(articles, articles.c.id == fingerprints.c.article_id)
                     .join(syndication, syndication.c.article_id == fingerprints.c.article_id)
                     .join(memberships, memberships.c.article_id == fingerprints.c.article_id)
-                    .where(memberships.c.story_id.in_(some))
+                    .where(key.in_(some))
                     .order_by(articles.c.seq)
                 )
+                if before_seq is not None:
+                    stmt = stmt.where(articles.c.seq < before_seq)
                 yield from conn.execute(stmt.execution_options(yield_per=1000))
 
 
