@@ -35,13 +35,14 @@ bench: $(STAMP)  ## clustering, brief and extraction quality vs peers on the pub
 
 STREAM ?= /tmp/synoptic-stream-100k.jsonl
 
-bench-speed: $(STAMP)  ## ingest speed on a 100k-article stream built from the datasets, then a restart check (~25-45 min: the machine)
+bench-speed: $(STAMP)  ## ingest speed on a 100k-article stream built from the datasets, then restart checks (~25-45 min: the machine)
 	test -s $(STREAM) || $(BIN)/python benchmarks/make_stream.py --ecbplus $(DATASETS)/ecbplus/ECB+ \
 		--multinews $(DATASETS)/multinews/sample_validation.csv --n 100000 --days 300 --life 10 \
 		--out $(STREAM)
 	$(BIN)/python benchmarks/speed.py $(STREAM) --chunk 10000
 	$(BIN)/python benchmarks/speed.py $(STREAM) --chunk 10000 --workers 2
 	$(BIN)/python benchmarks/restart.py $(STREAM) --n 30000 --restarts 4
+	$(BIN)/python benchmarks/restart.py --ecbplus $(DATASETS)/ecbplus/ECB+ --every 40
 
 serve: $(STAMP)  ## the web page and JSON API on http://127.0.0.1:8000
 	$(BIN)/synoptic serve --db $(DB)
