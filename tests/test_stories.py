@@ -403,8 +403,17 @@ def test_the_split_checks_go_on_after_a_restart_with_the_same_matrices(tmp_path:
         for story_id, (ids, p, refreshed) in before.items():
             assert after[story_id][0] == ids and after[story_id][2] == refreshed
             assert np.array_equal(after[story_id][1], p)
+    reader = Engine(url)  # another process, open since before the next article came
+    reader._load()
     with Engine(url) as eng:
         eng.ingest_items(docs[-1:])
+        saved = matrices(eng)
+    reader.close()  # its matrices are older than the store: they do not replace those
+    with Engine(url) as eng:
+        assert matrices(eng).keys() == saved.keys()
+    with Engine(url) as eng:
+        late_comer = QUAKE_B + "\n\nRescue teams were still searching the rubble on Sunday."
+        assert eng.ingest_items([_document(late_comer, "late-comer")]).new
         eng.store.save_matrix_snapshot = lambda *args: None  # as if it crashed before closing
     with Engine(url) as eng:
         assert matrices(eng) == {}  # the saved ones are older than the store: rebuilt as needed

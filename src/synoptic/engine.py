@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from threadpoolctl import ThreadpoolController
 
 from synoptic.brief import BriefWriter, story_headline
@@ -141,8 +142,11 @@ class Engine:
                 for story_id, matrix in self._matrices.items()
                 if story_id in self._clusterer.stories_
             }
-            with contextlib.suppress(StoreError):
-                self.store.save_matrix_snapshot(self.store.max_seq(), matrices)
+            # only if this engine knows every stored article: should another process have
+            # stored more since, its matrices (or none) stay
+            with contextlib.suppress(StoreError, SQLAlchemyError):
+                if self._next_seq == self.store.max_seq():
+                    self.store.save_matrix_snapshot(self._next_seq, matrices)
         self.store.close()
 
     def __enter__(self) -> Engine:
