@@ -302,7 +302,8 @@ class StoryClusterer:
         self.n_docs_ = 0  # articles counted in the document frequencies (the engine counts
         # its window and its last ones)
         self._terms = {c: _Terms() for c in CHANNELS}  # per channel: term ids, df, log(df + 1)
-        self._seen = 0  # articles learned since construction (ages the member matrices)
+        # articles learned (ages the member matrices); an engine starts it at its store's count
+        self.n_learned_ = 0
         self.stories_: dict[str, StoryState] = {}
         self.postings_: dict[str, set[str]] = {}
         # a story's terms as (term ids, weights) per channel, until the story changes
@@ -475,7 +476,7 @@ class StoryClusterer:
     def commit(self, feats: dict[str, Any], assignment: Assignment) -> None:
         """Learn from one article after its assignment was stored."""
         self.count(feats)
-        self._seen += 1
+        self.n_learned_ += 1
         self.restore_story(assignment.story_id, assignment.state)
 
     def count(self, feats: dict[str, Any], sign: int = 1) -> None:
@@ -560,7 +561,7 @@ class MemberMatrix:
         self.ids: list[str] = []
         self.p = np.zeros((0, 0))
         self._days: list[float] = []  # NaN: no publication date
-        self._refreshed_at = -1  # clusterer._seen at the last refresh
+        self._refreshed_at = -1  # clusterer.n_learned_ at the last refresh
         self._terms: dict[str, list[str]] = {c: [] for c in CHANNELS}  # local id -> term
         self._vocab: dict[str, dict[str, int]] = {c: {} for c in CHANNELS}  # term -> local id
         self._cols = {c: np.zeros(0, dtype=np.intp) for c in CHANNELS}
@@ -608,7 +609,7 @@ class MemberMatrix:
         self.p = p
         self.ids.append(article_id)
         self._days.append(day)
-        if clusterer._seen > self._refreshed_at * 1.05 + 1:
+        if clusterer.n_learned_ > self._refreshed_at * 1.05 + 1:
             self.refresh(clusterer)
 
     def refresh(self, clusterer: StoryClusterer) -> None:
@@ -627,7 +628,7 @@ class MemberMatrix:
         features["log_days_apart"] = _log_days_apart(days[:, None], days[None, :])
         self.p = clusterer.model.probabilities(features)
         np.fill_diagonal(self.p, 1.0)
-        self._refreshed_at = clusterer._seen
+        self._refreshed_at = clusterer.n_learned_
 
     def to_bytes(self) -> bytes:
         """Everything, so that :meth:`from_bytes` gives the same matrix back (the split checks

@@ -196,7 +196,7 @@ class Engine:
             members.sort(key=self._seq_of.__getitem__)
         # the split checks as the last engine to close left them, when nothing was stored since
         # (their age is counted in articles learned: as many as a run from the start learned)
-        clusterer._seen = mark
+        clusterer.n_learned_ = mark
         for story_id, data in self.store.matrix_snapshot(mark).items():
             matrix = MemberMatrix.from_bytes(data)
             if matrix.ids == self._members.get(story_id):
