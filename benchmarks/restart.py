@@ -20,6 +20,7 @@ Two kinds of input:
 
       python benchmarks/restart.py --ecbplus ../shared/datasets/ecbplus/ECB+ --every 40
       python benchmarks/restart.py --multinews ../shared/datasets/multinews/sample_validation.csv --every 25
+      python benchmarks/restart.py --ecbplus ../shared/datasets/ecbplus/ECB+ --every 40 --dated
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import random
 import statistics
 import sys
 import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,12 @@ def main() -> None:
     parser.add_argument("--multinews", type=Path, help="Multi-News CSV: its documents instead")
     parser.add_argument("--every", type=int, default=40, help="documents per engine")
     parser.add_argument("--seed", type=int, default=0, help="the documents' shuffle")
+    parser.add_argument(
+        "--dated",
+        action="store_true",
+        help="give the documents dates as dates.py does (each event within 3 days of a random "
+        "day of one year), still shuffled: most arrive late, before the window",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         once, each = f"sqlite:///{Path(tmp) / 'once.db'}", f"sqlite:///{Path(tmp) / 'each.db'}"
@@ -60,6 +69,8 @@ def main() -> None:
             docs = load_ecbplus(args.ecbplus) if args.ecbplus else load_multinews(args.multinews)
             random.Random(args.seed).shuffle(docs)
             items: list[Any] = [doc.document() for doc in docs]
+            if args.dated:
+                items = _dated(docs, items, args.seed)
             f1 = [_one_by_one(items, once, None, docs), _one_by_one(items, each, args.every, docs)]
             print(f"B-cubed F1 against the gold stories: {f1[0]:.4f} in one run, {f1[1]:.4f}")
             parts, whole_days = -(-len(items) // args.every), True
@@ -96,6 +107,26 @@ def main() -> None:
         print(line)
     print(f"{len(items)} inputs, {parts} runs against 1: {differ} rows differ")
     sys.exit(1 if differ else 0)
+
+
+def _dated(docs: list[Any], items: list[Any], seed: int) -> list[Any]:
+    """dates.py's synthetic dates: each gold event starts on a random day of 2025 and its
+    documents are published within 3 days of that."""
+    rng = random.Random(seed)
+    first = {label: rng.uniform(0, 365) for label in sorted({d.label for d in docs})}
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    return [
+        replace(
+            item,
+            meta={
+                **item.meta,
+                "published": (
+                    start + timedelta(days=first[d.label] + rng.uniform(0, 3))
+                ).isoformat(),
+            },
+        )
+        for d, item in zip(docs, items, strict=True)
+    ]
 
 
 def _one_by_one(items: list[Any], url: str, every: int | None, docs: list[Any]) -> float:
