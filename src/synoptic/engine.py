@@ -136,14 +136,15 @@ class Engine:
             # (articles of a failed batch) only cost a store lookup
             with contextlib.suppress(StoreError):
                 self.store.save_seen_snapshot(self._seen_mark, self._seen.to_bytes())
-        if self._clusterer is not None:  # the next engine's split checks go on from these
+        # the split checks' matrices, for the next engine to go on from: saved if this engine
+        # added articles (nothing else changes them) and knows every stored article (should
+        # another process have stored more since, its matrices, or none, stay)
+        if self._clusterer is not None and self._next_seq != self._seen_mark:
             matrices = {
                 story_id: matrix.to_bytes()
                 for story_id, matrix in self._matrices.items()
                 if story_id in self._clusterer.stories_
             }
-            # only if this engine knows every stored article: should another process have
-            # stored more since, its matrices (or none) stay
             with contextlib.suppress(StoreError, SQLAlchemyError):
                 if self._next_seq == self.store.max_seq():
                     self.store.save_matrix_snapshot(self._next_seq, matrices)
