@@ -272,18 +272,19 @@ def active_day(centroid: dict[str, Any], stamp: datetime) -> float:
     return float(last) if last is not None else stamp.timestamp() / 86400
 
 
-def _newest_day(conn: Connection, story_id: str) -> float:
-    """A story's ``active_day`` from its members: the newest of their days (of publication,
-    else of ingestion)."""
-    rows = conn.execute(
-        select(articles.c.published, articles.c.ingested_at)
-        .join(memberships, memberships.c.article_id == articles.c.id)
-        .where(memberships.c.story_id == story_id)
+def _newest_days(conn: Connection, story_ids: list[str] | None = None) -> dict[str, float]:
+    """Stories' ``active_day`` from their members (these stories, or all): the newest of their
+    articles' days (of publication, else of ingestion), streamed."""
+    stmt = select(memberships.c.story_id, articles.c.published, articles.c.ingested_at).join(
+        articles, articles.c.id == memberships.c.article_id
     )
-    return max(
-        (as_utc(published) or as_utc(ingested) or now()).timestamp() / 86400
-        for published, ingested in rows
-    )
+    if story_ids is not None:
+        stmt = stmt.where(memberships.c.story_id.in_(story_ids))
+    newest: dict[str, float] = {}
+    for story_id, published, ingested in conn.execute(stmt.execution_options(yield_per=5000)):
+        day = (as_utc(published) or as_utc(ingested) or now()).timestamp() / 86400
+        newest[story_id] = max(newest.get(story_id, day), day)
+    return newest
 
 
 def _migrate_7(conn: Connection) -> None:
@@ -318,16 +319,7 @@ def _migrate_9(conn: Connection) -> None:
     ingestion), the rule the engine holds stories by (schema 7 took an undated story's last
     write instead, and a dated story's newest publication day even when an undated article
     had joined it since)."""
-    newest: dict[str, float] = {}
-    rows = conn.execute(
-        select(memberships.c.story_id, articles.c.published, articles.c.ingested_at)
-        .join(articles, articles.c.id == memberships.c.article_id)
-        .execution_options(yield_per=5000)
-    )
-    for story_id, published, ingested in rows:
-        day = (as_utc(published) or as_utc(ingested) or now()).timestamp() / 86400
-        newest[story_id] = max(newest.get(story_id, day), day)
-    updates = [{"story_id": k, "day": v} for k, v in newest.items()]
+    updates = [{"story_id": k, "day": v} for k, v in _newest_days(conn).items()]
     for start in range(0, len(updates), 5000):
         conn.execute(
             update(stories)
@@ -763,6 +755,7 @@ class Store:
                     )
                 )
             touched = sorted(sources | {target})
+            newest = _newest_days(conn, touched)  # (a move is rare; a story a few thousand)
             for story_id, state in states(conn, touched).items():
                 if state["size"] == 0:
                     conn.execute(stories.delete().where(stories.c.id == story_id))
@@ -770,9 +763,7 @@ class Store:
                     conn.execute(
                         update(stories)
                         .where(stories.c.id == story_id)
-                        .values(
-                            active_day=_newest_day(conn, story_id), **state_values(state, stamp)
-                        )
+                        .values(active_day=newest[story_id], **state_values(state, stamp))
                     )
             if alias_from:
                 conn.execute(story_aliases.insert().values(old_id=alias_from, new_id=target))
