@@ -42,11 +42,17 @@ MODES = ("no dates", "no dates, in time order", "dates, in time order", "dates, 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def run(job: tuple[list[LabeledDoc], str, int, float]) -> float:
-    docs, mode, seed, eagerness = job
+def synthetic_days(docs: list[LabeledDoc], seed: int) -> dict[str, float]:
+    """Each document's publication day after START: each gold event starts on a random day of
+    one year, and its documents are published within 3 days of that."""
     rng = random.Random(seed)
     first = {label: rng.uniform(0, 365) for label in sorted({d.label for d in docs})}
-    day = {d.id: first[d.label] + rng.uniform(0, 3) for d in docs}
+    return {d.id: first[d.label] + rng.uniform(0, 3) for d in docs}
+
+
+def run(job: tuple[list[LabeledDoc], str, int, float]) -> float:
+    docs, mode, seed, eagerness = job
+    day = synthetic_days(docs, seed)
     order = list(docs)
     random.Random(seed).shuffle(order)
     if mode.endswith("in time order"):

@@ -33,10 +33,11 @@ import statistics
 import sys
 import tempfile
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from dates import START, synthetic_days  # benchmarks/dates.py: the same synthetic dates
 from speed import stored_rows  # benchmarks/speed.py (this script's folder): what it digests
 
 from synoptic import Engine, Settings
@@ -110,20 +111,11 @@ def main() -> None:
 
 
 def _dated(docs: list[Any], items: list[Any], seed: int) -> list[Any]:
-    """dates.py's synthetic dates: each gold event starts on a random day of 2025 and its
-    documents are published within 3 days of that."""
-    rng = random.Random(seed)
-    first = {label: rng.uniform(0, 365) for label in sorted({d.label for d in docs})}
-    start = datetime(2025, 1, 1, tzinfo=UTC)
+    """The documents with dates.py's synthetic publication dates."""
+    day = synthetic_days(docs, seed)
     return [
         replace(
-            item,
-            meta={
-                **item.meta,
-                "published": (
-                    start + timedelta(days=first[d.label] + rng.uniform(0, 3))
-                ).isoformat(),
-            },
+            item, meta={**item.meta, "published": (START + timedelta(days=day[d.id])).isoformat()}
         )
         for d, item in zip(docs, items, strict=True)
     ]
