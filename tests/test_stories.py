@@ -416,6 +416,12 @@ def test_the_split_checks_go_on_after_a_restart_with_the_same_matrices(tmp_path:
     reader.close()  # its matrices are older than the store: they do not replace those
     with Engine(url) as eng:
         assert matrices(eng).keys() == saved.keys()
+    bundled = ClusterModel.bundled()
+    retrained = ClusterModel({**bundled.weights, "body": bundled.weights["body"] + 1}, bundled.bias)
+    with Engine(url, cluster_model=retrained) as eng:
+        assert matrices(eng) == {}  # scored by another model: rebuilt as needed
+    with Engine(url) as eng:
+        assert matrices(eng).keys() == saved.keys()
     with Engine(url) as eng:
         late_comer = QUAKE_B + "\n\nRescue teams were still searching the rubble on Sunday."
         assert eng.ingest_items([_document(late_comer, "late-comer")]).new

@@ -20,6 +20,7 @@ F1, the scale by the pairs' log-loss. The one user-facing setting, ``merge_eager
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -166,6 +167,12 @@ class ClusterModel:
     def channels(self) -> tuple[str, ...]:
         """The channels this model weighs; the others are never computed."""
         return tuple(c for c in CHANNELS if self.weights.get(c, 0.0) != 0.0)
+
+    @property
+    def key(self) -> str:
+        """Names these weights: what was scored with one model is not reused with another."""
+        canonical = json.dumps([sorted(self.weights.items()), self.bias])
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @classmethod
     def bundled(cls) -> ClusterModel:
@@ -630,10 +637,12 @@ class MemberMatrix:
         np.fill_diagonal(self.p, 1.0)
         self._refreshed_at = clusterer.n_learned_
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, model: ClusterModel) -> bytes:
         """Everything, so that :meth:`from_bytes` gives the same matrix back (the split checks
-        of a restarted engine go on as the closing one's would have)."""
+        of a restarted engine go on as the closing one's would have), and the key of the
+        ``model`` its probabilities came from."""
         arrays: dict[str, np.ndarray] = {
+            "model": np.array(model.key, dtype=str),
             "ids": np.array(self.ids, dtype=str),
             "p": self.p,
             "days": np.array(self._days, dtype=float),
@@ -648,8 +657,12 @@ class MemberMatrix:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> MemberMatrix:
+    def from_bytes(cls, data: bytes, model: ClusterModel) -> MemberMatrix | None:
+        """The saved matrix, or None when ``model`` is not the one it was scored with (a
+        retrained or swapped model: the engine rebuilds it)."""
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            if "model" not in arrays or str(arrays["model"]) != model.key:
+                return None
             out = cls()
             out.ids = [str(a) for a in arrays["ids"]]
             out.p = arrays["p"]

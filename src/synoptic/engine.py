@@ -141,7 +141,7 @@ class Engine:
         # another process have stored more since, its matrices, or none, stay)
         if self._clusterer is not None and self._next_seq != self._seen_mark:
             matrices = {
-                story_id: matrix.to_bytes()
+                story_id: matrix.to_bytes(self.cluster_model)
                 for story_id, matrix in self._matrices.items()
                 if story_id in self._clusterer.stories_
             }
@@ -199,8 +199,8 @@ class Engine:
         # (their age is counted in articles learned: as many as a run from the start learned)
         clusterer.n_learned_ = mark
         for story_id, data in self.store.matrix_snapshot(mark).items():
-            matrix = MemberMatrix.from_bytes(data)
-            if matrix.ids == self._members.get(story_id):
+            matrix = MemberMatrix.from_bytes(data, self.cluster_model)
+            if matrix is not None and matrix.ids == self._members.get(story_id):
                 self._matrices[story_id] = matrix
         return index, clusterer
 
