@@ -6,6 +6,7 @@ import asyncio
 import html
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,48 @@ def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:
     # a cross-site form or text/plain post (which a browser sends without asking) is refused
     form = request(app, "POST", "/api/articles", content=json.dumps(body[0]).encode())
     assert form.status_code == 415 and "application/json" in form.json()["detail"]
+
+
+def test_pages_are_answered_while_a_write_runs(
+    parade_app, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long ingest runs in a worker thread, not on the server's event loop: reads and pages
+    are answered meanwhile (they see what is committed), and writes take turns."""
+    started, release = threading.Event(), threading.Event()
+    real = engine.ingest_items
+
+    def slow_ingest(items: Any) -> Any:
+        started.set()
+        release.wait(10)  # (a guard: the test releases it as soon as the reads are answered)
+        return real(items)
+
+    monkeypatch.setattr(engine, "ingest_items", slow_ingest)
+    story = engine.stories()[0]
+
+    async def go() -> tuple[list[httpx.Response], bool, httpx.Response]:
+        transport = httpx.ASGITransport(app=parade_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            body = {"id": "q1", "title": "Quake", "text": QUAKE_A}
+            posting = asyncio.create_task(client.post("/api/articles", json=body))
+            assert await asyncio.to_thread(started.wait, 10)
+            reads = [
+                await client.get(url)
+                for url in (
+                    "/healthz",
+                    "/api/stories",
+                    f"/stories/{story.id}",
+                    f"/api/articles/{story.articles[0].id}",
+                )
+            ]
+            still_writing = not posting.done()
+            release.set()
+            return reads, still_writing, await posting
+
+    reads, still_writing, posted = asyncio.run(go())
+    assert [r.status_code for r in reads] == [200, 200, 200, 200]
+    assert reads[3].json()["story"] == story.id
+    assert still_writing  # the reads were answered while the ingest was under way
+    assert posted.status_code == 200 and len(posted.json()["new"]) == 1
 
 
 def test_why_each_article_is_in_the_story(parade_app) -> None:

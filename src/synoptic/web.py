@@ -12,6 +12,8 @@ import json
 import os
 import re
 import secrets
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -22,6 +24,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from synoptic.engine import Engine
 from synoptic.errors import NotFound, SettingsError, SynopticError
@@ -211,6 +214,17 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise HTTPException(400, f"body is not JSON: {exc}") from None
 
+    # Writes run one at a time in a worker thread, not on the event loop: pages and reads
+    # (which only read what is committed) are answered while a long ingest runs.
+    writing = threading.Lock()
+
+    async def write(call: Callable[..., Any], *args: Any) -> Any:
+        def locked() -> Any:
+            with writing:
+                return call(*args)
+
+        return await run_in_threadpool(locked)
+
     def page(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
         return templates.TemplateResponse(request, template, context)
 
@@ -261,7 +275,8 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
 
     def article_context(article_id: str) -> dict[str, Any]:
         a = engine.article(article_id)
-        return extract_ctx(a) | {"story": engine.story_of(a.id)}
+        # the stored story, not the engine's memory (which a write may be changing)
+        return extract_ctx(a) | {"story": engine.store.story_of(a.id)}
 
     def extract_ctx(a: Any) -> dict[str, Any]:
         return article_json(a) | {
@@ -315,7 +330,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         other = payload.get("other") if isinstance(payload, dict) else None
         if not isinstance(other, str):
             raise HTTPException(400, 'send {"other": STORY_ID}: the story merged into this one')
-        return {"story": engine.merge(story_id, other), "merged": other}
+        return {"story": await write(engine.merge, story_id, other), "merged": other}
 
     @app.post("/api/stories/{story_id}/split")
     async def api_split(story_id: str, request: Request) -> dict[str, Any]:
@@ -323,7 +338,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         moved = payload.get("articles") if isinstance(payload, dict) else None
         if not isinstance(moved, list) or not all(isinstance(a, str) for a in moved):
             raise HTTPException(400, 'send {"articles": [ARTICLE_ID, ...]}: the articles to move')
-        new_id = engine.split(story_id, moved)
+        new_id = await write(engine.split, story_id, moved)
         left = engine.story(story_id).id  # (an old id of a merged story resolves)
         return {"story": left, "new_story": new_id, "moved": sorted(set(moved))}
 
@@ -332,7 +347,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         payload = await write_body(request)
         objects = payload if isinstance(payload, list) else [payload]
         items = [json_document(obj, f"request#{i}") for i, obj in enumerate(objects)]
-        report = engine.ingest_items(items)
+        report = await write(engine.ingest_items, items)
         return {
             "new": report.new,
             "duplicates": report.duplicates,
