@@ -430,6 +430,40 @@ def test_the_split_checks_go_on_after_a_restart_with_the_same_matrices(tmp_path:
         assert matrices(eng) == {}  # the saved ones are older than the store: rebuilt as needed
 
 
+def test_a_running_engine_goes_on_from_what_another_process_wrote(tmp_path: Path) -> None:
+    """A long-running engine (a feed watcher, a server) sees the corrections and articles that
+    another process (the command line) stored meanwhile: a copy of a split-off article joins
+    it where it is now, a merged story's old id is never written again, and an article the
+    other process stored is a duplicate, not a second row."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+
+    def doc(text: str, name: str) -> Document:
+        title, body = text.strip().split("\n\n", 1)
+        return Document(name, "text", body, {"title": title, "url": f"https://news.example/{name}"})
+
+    a_docs = [doc(text, f"a{n}") for n, text in enumerate(_variants(QUAKE_A))]
+    b_docs = [doc(text, f"b{n}") for n, text in enumerate(_variants(QUAKE_B))]
+    watcher = Engine(url)
+    try:
+        a0, _, a2, b0, _ = watcher.ingest_items(a_docs + b_docs[:2]).new
+        story_a, story_b = watcher.story_of(a0), watcher.story_of(b0)
+        assert story_a != story_b and watcher.story_of(a2) == story_a
+        with Engine(url) as command_line:
+            split_off = command_line.split(story_a, [a2])
+            assert command_line.merge(story_a, story_b) == story_a
+            (b2,) = command_line.ingest_items([b_docs[2]]).new
+        report = watcher.ingest_items([doc(_variants(QUAKE_A)[2], "a2-copy"), b_docs[2]])
+        assert report.duplicates == [b2] and len(report.new) == 1
+        a2_copy = report.new[0]
+        b0_copy = watcher.ingest_items([doc(QUAKE_B, "b0-copy")]).new[0]
+    finally:
+        watcher.close()
+    with Engine(url) as eng:
+        assert eng.store.story_of(a2_copy) == split_off  # where a2 is now
+        assert eng.store.story_of(b0_copy) == story_a  # not the merged-away id
+        assert {s.id for s in eng.stories()} == {story_a, split_off}
+
+
 def _document(text: str, doc_id: str) -> Document:
     title, body = text.strip().split("\n\n", 1)
     return Document(doc_id, "text", body, {"title": title})

@@ -127,6 +127,9 @@ class Engine:
         self._recent_set: set[str] = set()
         self._seen = SeenIds()  # every stored article id, in fixed memory
         self._seen_mark: int | None = None  # every article with seq <= this is in _seen
+        # the store's write stamp when this engine last knew all of it: another process's
+        # ingest or correction since then makes the learned state stale (reloaded)
+        self._stamp: tuple[int, int] | None = None
 
     def close(self) -> None:
         if self._workers is not None:
@@ -163,6 +166,7 @@ class Engine:
         the active window only (memory is bounded by the window, not the archive)."""
         if self._index is not None and self._clusterer is not None:
             return self._index, self._clusterer
+        self._stamp = self.store.write_stamp()  # (before reading: a later write shows)
         index = SyndicationIndex(threshold=self.settings.duplicate_threshold)
         clusterer = StoryClusterer(
             merge_eagerness=self.settings.merge_eagerness,
@@ -283,6 +287,10 @@ class Engine:
         ``BATCH_SIZE``, each batch in one transaction; if anything fails mid-batch, that batch is
         not written, the learned state is reloaded from the store, and the error propagates."""
         report = IngestReport()
+        if self._index is not None and self.store.write_stamp() != self._stamp:
+            # another process stored articles or corrected stories since: go on from the
+            # store as it is now (as a restart would), not from this engine's older memory
+            self._forget_state()
         ready = prepared(items, self._workers, self.cluster_model.channels)
         # One BLAS thread: the split checks' matrix products are small, and OpenBLAS's idle
         # threads spin on the cores that worker processes need (measured: docs/benchmarks.md).
@@ -309,6 +317,8 @@ class Engine:
                 if progress is not None:
                     progress(outcome)
             self._flush()
+            if self._index is not None:
+                self._stamp = self.store.write_stamp()  # this engine's own writes
         except BaseException:
             self._pending.clear()
             self._forget_state()

@@ -1018,6 +1018,18 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.max(articles.c.seq))).scalar() or 0)
 
+    def write_stamp(self) -> tuple[int, int]:
+        """(newest article's seq, newest correction's id): it changes with every write that
+        an engine's learned state depends on, so an engine can tell that another process
+        wrote since it last looked."""
+        stmt = select(
+            select(func.max(articles.c.seq)).scalar_subquery(),
+            select(func.max(corrections.c.id)).scalar_subquery(),
+        )
+        with self.engine.connect() as conn:
+            seq, correction = conn.execute(stmt).one()
+        return int(seq or 0), int(correction or 0)
+
     def seen_snapshot(self) -> tuple[int, bytes] | None:
         """The saved filter of article ids: (the seq it covers up to, its bytes), or None."""
         with self.engine.connect() as conn:
