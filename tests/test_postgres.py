@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from synoptic import Engine
 
 from .conftest import QUAKE_A
+from .test_store import one_writer_at_a_time
 
 INITDB = shutil.which("initdb") or next(
     iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None
@@ -111,6 +112,12 @@ def test_seeds_end_to_end_on_postgresql(pg_url: str, parade_dir: Path, tmp_path:
         assert eng.story(quake).id == parade
         eng.split(parade, [again.new[0]])
         assert len(eng.stories()) == 2
+
+
+def test_one_writer_at_a_time_on_postgresql(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The writer lock is a session advisory lock there: held by one connection, refused to
+    another, released with it."""
+    one_writer_at_a_time(pg_url, caplog)
 
 
 def test_older_store_is_migrated_on_postgresql(pg_url: str, parade_dir: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+import uuid
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -13,7 +17,10 @@ from synoptic import Engine
 from synoptic.cli import app
 from synoptic.dedup import Fingerprinter
 from synoptic.errors import StoreError
-from synoptic.store import SCHEMA_VERSION
+from synoptic.model import Document
+from synoptic.store import SCHEMA_VERSION, Store
+
+from .conftest import QUAKE_A
 
 
 def test_version_1_store_is_migrated(db_url: str, parade_dir: Path) -> None:
@@ -103,3 +110,48 @@ def test_version_6_store_gains_story_days_and_restarts_the_same(
     with Engine(db_url) as eng:
         eng._load()
         assert eng._active == pytest.approx(before) and before
+
+
+def one_writer_at_a_time(url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """While one process holds the store's writer lock, another's ingest waits (and says so)
+    and then lands; a closing engine does not wait (its snapshots are only shortcuts)."""
+    title, body = QUAKE_A.strip().split("\n\n", 1)
+    document = Document(
+        f"q-{uuid.uuid4()}", "text", f"{body}\n\nRef {uuid.uuid4()}.", {"title": title}
+    )
+    holder, waiting = Store(url), Engine(url)
+    finished = threading.Event()
+    reports = []
+
+    def ingest() -> None:
+        reports.append(waiting.ingest_items([document]))
+        finished.set()
+
+    thread = threading.Thread(target=ingest)
+    try:
+        with holder.writing() as held:
+            assert held
+            other = Store(url)
+            with other.writing(wait=False) as free:
+                assert not free
+            other.close()
+            thread.start()
+            for _ in range(600):  # (a guard, not a timing: the message comes at once)
+                if "waiting for it to finish" in caplog.text:
+                    break
+                time.sleep(0.05)
+            assert "another synoptic process" in caplog.text
+            assert not finished.is_set()
+            reader = Engine(url)
+            reader._load()
+            reader.close()  # returns although the lock is held
+        thread.join(60)
+        assert finished.is_set() and len(reports[0].new) == 1
+    finally:
+        waiting.close()
+        holder.close()
+
+
+def test_one_writer_at_a_time(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    one_writer_at_a_time(db_url, caplog)
+    assert f"(pid {os.getpid()})" in caplog.text  # who holds it

@@ -12,7 +12,7 @@ import hashlib
 import heapq
 import math
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,10 +130,21 @@ class Engine:
         # the store's write stamp when this engine last knew all of it: another process's
         # ingest or correction since then makes the learned state stale (reloaded)
         self._stamp: tuple[int, int] | None = None
+        self._writer_held = False  # this engine holds the store's writer lock
 
     def close(self) -> None:
         if self._workers is not None:
             self._workers.close()
+        # (saved only when no other process is writing: they are shortcuts for the next load)
+        with (
+            contextlib.suppress(OSError, SQLAlchemyError),
+            self.store.writing(wait=False) as free,
+        ):
+            if free:
+                self._save_snapshots()
+        self.store.close()
+
+    def _save_snapshots(self) -> None:
         if self._index is not None and self._seen_mark is not None:
             # the next process streams only the ids stored after this one loaded; extra bits
             # (articles of a failed batch) only cost a store lookup
@@ -151,7 +162,19 @@ class Engine:
             with contextlib.suppress(StoreError, SQLAlchemyError):
                 if self._next_seq == self.store.max_seq():
                     self.store.save_matrix_snapshot(self._next_seq, matrices)
-        self.store.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The store's writer lock for one write (taken once however deep the calls go)."""
+        if self._writer_held:
+            yield
+            return
+        with self.store.writing():
+            self._writer_held = True
+            try:
+                yield
+            finally:
+                self._writer_held = False
 
     def __enter__(self) -> Engine:
         return self
@@ -285,7 +308,14 @@ class Engine:
     ) -> IngestReport:
         """Extract, dedup, cluster and store. New articles are written in batches of
         ``BATCH_SIZE``, each batch in one transaction; if anything fails mid-batch, that batch is
-        not written, the learned state is reloaded from the store, and the error propagates."""
+        not written, the learned state is reloaded from the store, and the error propagates.
+        Holds the store's writer lock throughout: another process's ingest waits for it."""
+        with self._writing():
+            return self._ingest_items(items, progress)
+
+    def _ingest_items(
+        self, items: Iterable[Document | Rejection], progress: Progress | None
+    ) -> IngestReport:
         report = IngestReport()
         if self._index is not None and self.store.write_stamp() != self._stamp:
             # another process stored articles or corrected stories since: go on from the
@@ -680,53 +710,55 @@ class Engine:
 
     def merge(self, keep: str, other: str, *, automatic: bool = False) -> str:
         """Merge story ``other`` into ``keep``; ``other`` stays resolvable as an alias."""
-        asked = (keep, other)
-        keep, other = self.store.resolve(keep), self.store.resolve(other)
-        self.store.story_row(keep)
-        self.store.story_row(other)
-        if keep == other:
-            raise SettingsError(f"{asked[0]} and {asked[1]} are already one story ({keep})")
-        moved = self.store.member_ids(other)
-        self.store.move_articles(
-            moved,
-            keep,
-            states=self._states,
-            alias_from=other,
-            correction={"kind": "merge", "into": keep, "from": other, "automatic": automatic},
-        )
-        self._forget_state()
-        return keep
+        with self._writing():
+            asked = (keep, other)
+            keep, other = self.store.resolve(keep), self.store.resolve(other)
+            self.store.story_row(keep)
+            self.store.story_row(other)
+            if keep == other:
+                raise SettingsError(f"{asked[0]} and {asked[1]} are already one story ({keep})")
+            moved = self.store.member_ids(other)
+            self.store.move_articles(
+                moved,
+                keep,
+                states=self._states,
+                alias_from=other,
+                correction={"kind": "merge", "into": keep, "from": other, "automatic": automatic},
+            )
+            self._forget_state()
+            return keep
 
     def split(self, story_id: str, article_ids: list[str]) -> str:
         """Move ``article_ids`` out of a story into a new one; the two are never merged again
         automatically, so a split article never drifts back."""
-        story_id = self.store.resolve(story_id)
-        members = {m.article_id for m in self.store.story_articles(story_id)[2]}
-        self.store.story_row(story_id)
-        strangers = [a for a in article_ids if a not in members]
-        if strangers:
-            raise NotFound(
-                f"{', '.join(strangers)} not in story {story_id}; `synoptic story {story_id}` lists its articles"
+        with self._writing():
+            story_id = self.store.resolve(story_id)
+            members = {m.article_id for m in self.store.story_articles(story_id)[2]}
+            self.store.story_row(story_id)
+            strangers = [a for a in article_ids if a not in members]
+            if strangers:
+                raise NotFound(
+                    f"{', '.join(strangers)} not in story {story_id}; `synoptic story {story_id}` lists its articles"
+                )
+            if not article_ids or set(article_ids) >= members:
+                raise SettingsError("name some, but not all, of the story's articles to split off")
+            new_id = _split_id(self.store, article_ids)
+            self.store.move_articles(
+                list(dict.fromkeys(article_ids)),
+                new_id,
+                states=self._states,
+                separate_from=story_id,
+                correction={
+                    "kind": "split",
+                    "from": story_id,
+                    "into": new_id,
+                    "articles": sorted(article_ids),
+                },
             )
-        if not article_ids or set(article_ids) >= members:
-            raise SettingsError("name some, but not all, of the story's articles to split off")
-        new_id = _split_id(self.store, article_ids)
-        self.store.move_articles(
-            list(dict.fromkeys(article_ids)),
-            new_id,
-            states=self._states,
-            separate_from=story_id,
-            correction={
-                "kind": "split",
-                "from": story_id,
-                "into": new_id,
-                "articles": sorted(article_ids),
-            },
-        )
-        self._forget_state()
-        return new_id
+            self._forget_state()
+            return new_id
 
-    # -- reading ------------------------------------------------------------------------------
+        # -- reading ------------------------------------------------------------------------------
 
     def story(self, story_id: str) -> Story:
         row = self.store.story_row(story_id)

@@ -7,7 +7,10 @@ syndication link, membership and story, so a crash mid-ingest leaves either all 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -50,6 +54,17 @@ from synoptic.model import (
     SyndicationGroup,
     split_paragraphs,
     story_groups,
+)
+
+try:
+    import fcntl
+except ImportError:  # (Windows: no writer lock between SQLite processes)
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+# PostgreSQL advisory lock key of the writer lock (advisory locks are per database)
+WRITER_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"synoptic writer").digest()[:8], "big", signed=True
 )
 
 SCHEMA_VERSION = 9
@@ -434,6 +449,60 @@ class Store:
                 )
         except OperationalError as exc:
             raise StoreError(f"cannot open the database: {exc.orig}") from exc
+
+    @contextmanager
+    def writing(self, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the store's writer lock: one process at a time ingests or corrects stories, so
+        that each sees the other's writes (an engine reloads what another process wrote:
+        ``write_stamp``). Another process's hold makes this wait (saying so in the log), or
+        with ``wait=False`` yields False at once. SQLite: an exclusive ``flock`` on
+        ``FILE.lock`` beside the database; PostgreSQL: a session advisory lock. Both are
+        released when the holder ends, however it ends."""
+        url = self.engine.url
+        if url.get_backend_name() == "postgresql":
+            with self.engine.connect() as conn:
+                try_lock = text("SELECT pg_try_advisory_lock(:k)")
+                got = bool(conn.execute(try_lock, {"k": WRITER_LOCK_KEY}).scalar())
+                if not got and wait:
+                    log.warning(
+                        "another synoptic process is writing to %s; waiting for it to finish",
+                        url.render_as_string(hide_password=True),
+                    )
+                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": WRITER_LOCK_KEY})
+                    got = True
+                conn.commit()  # (the lock is the session's, not the transaction's)
+                try:
+                    yield got
+                finally:
+                    if got:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": WRITER_LOCK_KEY})
+                        conn.commit()
+            return
+        database = url.database if url.get_backend_name() == "sqlite" else None
+        if fcntl is None or not database or database == ":memory:" or "mode=memory" in str(url):
+            yield True  # (nothing else can open this store)
+            return
+        path = f"{database}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not wait:
+                    yield False
+                    return
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                log.warning(
+                    "another synoptic process%s is writing to %s; waiting for it to finish",
+                    f" (pid {holder})" if holder.isdigit() else "",
+                    database,
+                )
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield True
+        finally:
+            os.close(fd)  # (releases the lock)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
