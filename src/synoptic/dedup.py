@@ -151,12 +151,14 @@ class Bands(Generic[Item]):
     signatures agree on a whole band are candidates. ``b`` and ``r`` are those datasketch's
     ``MinHashLSH`` picks for the threshold, and a bucket is keyed by the band's bytes as there, so
     both find the same candidates; here all bands of many signatures are cut in one array
-    operation, and an item's buckets are found again from its signature, not stored."""
+    operation, and an item's buckets are found again from its signature, not stored. Most
+    buckets hold one item, kept as it is; a bucket becomes a set at its second item (a set per
+    bucket made the paragraph index most of the engine's memory)."""
 
     def __init__(self, threshold: float, num_perm: int) -> None:
         reference = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self.b, self.r = reference.b, reference.r
-        self.tables: list[dict[bytes, set[Item]]] = [{} for _ in range(self.b)]
+        self.tables: list[dict[bytes, Item | set[Item]]] = [{} for _ in range(self.b)]
 
     def keys(self, signatures: np.ndarray) -> list[list[bytes]]:
         """The bucket key in each band of each signature (the rows of a uint32 matrix)."""
@@ -167,20 +169,24 @@ class Bands(Generic[Item]):
     def insert(self, items: list[Item], signatures: np.ndarray) -> None:
         for item, row in zip(items, self.keys(signatures), strict=True):
             for table, key in zip(self.tables, row, strict=True):
-                bucket = table.get(key)
-                if bucket is None:
-                    table[key] = {item}
-                else:
+                bucket = table.setdefault(key, item)
+                if bucket is item:
+                    continue
+                if isinstance(bucket, set):
                     bucket.add(item)
+                elif bucket != item:
+                    table[key] = {bucket, item}
 
     def remove(self, items: list[Item], signatures: np.ndarray) -> None:
         for item, row in zip(items, self.keys(signatures), strict=True):
             for table, key in zip(self.tables, row, strict=True):
                 bucket = table.get(key)
-                if bucket is not None:
+                if isinstance(bucket, set):
                     bucket.discard(item)
-                    if not bucket:
-                        del table[key]
+                    if len(bucket) == 1:
+                        table[key] = bucket.pop()
+                elif bucket is not None and bucket == item:
+                    del table[key]
 
     def query(self, signatures: np.ndarray) -> list[set[Item]]:
         """Each signature's candidates."""
@@ -189,8 +195,12 @@ class Bands(Generic[Item]):
             found: set[Item] = set()
             for table, key in zip(self.tables, row, strict=True):
                 bucket = table.get(key)
-                if bucket is not None:
+                if bucket is None:
+                    continue
+                if isinstance(bucket, set):
                     found |= bucket
+                else:
+                    found.add(bucket)
             out.append(found)
         return out
 
