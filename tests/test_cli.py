@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from synoptic.cli import app
+from synoptic.store import Store
 
 from .conftest import QUAKE_A
 
@@ -128,6 +131,26 @@ def test_rejections_exit_1_and_are_listed(db_url: str, tmp_path: Path) -> None:
     listed = json.loads(invoke("rejections", "--db", db_url, "--json").output)
     assert listed[0]["origin"].endswith("bad.txt") and listed[0]["count"] == 1
     assert listed[0]["last_seen"].endswith("+00:00")  # UTC, like every time the CLI prints
+
+
+def test_a_database_failing_mid_ingest_is_one_line_and_exit_3(
+    db_url: str, parade_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills (or a server that goes away) mid-ingest: one line that says what to
+    do, exit code 3, no traceback; running the same command again lands everything."""
+    real = Store.add_many
+
+    def full_disk(self: Store, items: list) -> None:
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(Store, "add_many", full_disk)
+    failed = invoke("ingest", parade_dir, "--db", db_url)
+    assert failed.exit_code == 3, failed.output
+    assert "database or disk is full" in failed.output and "run the" in failed.output
+    assert "Traceback" not in failed.output
+    monkeypatch.setattr(Store, "add_many", real)
+    again = invoke("ingest", parade_dir, "--db", db_url)
+    assert again.exit_code == 0 and "3 new, 0 duplicates" in again.output
 
 
 def test_extract_json_and_explain(parade_dir: Path) -> None:

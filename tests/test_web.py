@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from synoptic import Engine
 from synoptic.errors import SynopticError
@@ -163,6 +164,18 @@ def test_pages_are_answered_while_a_write_runs(
     assert reads[3].json()["story"] == story.id
     assert still_writing  # the reads were answered while the ingest was under way
     assert posted.status_code == 200 and len(posted.json()["new"]) == 1
+
+
+def test_a_database_failure_is_503_with_what_to_do(
+    parade_app, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone(*args: Any) -> None:
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(engine.store, "story_rows", gone)
+    failed = request(parade_app, "GET", "/api/stories")
+    assert failed.status_code == 503
+    assert "server closed the connection" in failed.json()["detail"]
 
 
 def test_why_each_article_is_in_the_story(parade_app) -> None:

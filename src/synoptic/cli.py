@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from synoptic import engine as engine_module
 from synoptic.brief import check_faithfulness
@@ -38,6 +39,7 @@ from synoptic.render import (
     why_json,
 )
 from synoptic.settings import DEFAULT_DB_URL, Settings
+from synoptic.store import store_failure
 
 app = typer.Typer(
     name="synoptic",
@@ -71,7 +73,7 @@ def _root(
 
 err = Console(stderr=True, highlight=False)
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
 DbOption = Annotated[
     str,
@@ -115,6 +117,9 @@ def errors_to_messages() -> Iterator[None]:
     except SynopticError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from None
+    except SQLAlchemyError as exc:  # the database failed mid-run: disk full, server gone
+        err.print(f"[red]error:[/red] {escape(store_failure(exc))}")
+        raise typer.Exit(EXIT_STORE) from None
 
 
 def _settings(

@@ -69,6 +69,17 @@ WRITER_LOCK_KEY = int.from_bytes(
 
 SCHEMA_VERSION = 9
 
+
+def store_failure(exc: SQLAlchemyError) -> str:
+    """What to tell a user whose database failed in the middle of a command."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return (
+        f"the database failed: {detail}. Whatever had been stored stays, and nothing "
+        "half-written: fix the cause (disk space, permissions, the database server) and run the "
+        "same command again; it skips what is already there"
+    )
+
+
 metadata = MetaData()
 
 meta_table = Table(

@@ -24,6 +24,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from synoptic.engine import Engine
@@ -32,6 +33,7 @@ from synoptic.export import atom_feed
 from synoptic.ingest import json_document
 from synoptic.model import Brief, Story
 from synoptic.render import STATUS_LABEL, article_json, brief_json, story_json, why_json
+from synoptic.store import store_failure
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 CSP = (
@@ -185,6 +187,10 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         return templates.TemplateResponse(
             request, "error.html", {"message": str(exc)}, status_code=404
         )
+
+    @app.exception_handler(SQLAlchemyError)
+    async def store_failed(request: Request, exc: SQLAlchemyError) -> Response:
+        return JSONResponse({"detail": store_failure(exc)}, status_code=503)
 
     @app.exception_handler(SettingsError)
     async def bad_request(request: Request, exc: SettingsError) -> Response:
