@@ -346,3 +346,41 @@ def test_stop_takes_effect_after_the_article_in_hand(site: Site, db_url: str) ->
         assert watcher.stopping
         resumed = Watcher(eng, options=FetchOptions(allow_private=True), delay=0).poll()
         assert resumed.new == 1 and eng.store.count_articles() == 2  # the rest, on the next poll
+
+
+def test_a_watcher_outlives_a_database_failure(
+    site: Site, db_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A long-running watcher whose database fails for a while (a full disk, a server
+    restarting) says so and polls again; it does not stop. ``--once`` still fails."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from synoptic.fetch import FetchOptions
+    from synoptic.sources import Watcher
+
+    build(site)
+    site.routes["/one.xml"] = (
+        200,
+        {"Content-Type": "application/rss+xml"},
+        rss(site.base, [("Chile", "/chile.html")]).encode(),
+    )
+    with Engine(db_url) as eng:
+        eng.store.add_source(f"{site.base}/one.xml")
+        watcher = Watcher(eng, options=FetchOptions(allow_private=True), delay=0, every=0.05)
+        real, failures = eng.ingest_items, [2]
+
+        def failing(*args, **kwargs):
+            if failures[0]:
+                failures[0] -= 1
+                raise OperationalError("INSERT", {}, sqlite3.OperationalError("disk I/O error"))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(eng, "ingest_items", failing)
+        with pytest.raises(OperationalError):
+            watcher.run(once=True)
+        cycles = []
+        watcher.run(once=False, on_cycle=lambda report: (cycles.append(report), watcher.stop()))
+        assert "disk I/O error" in caplog.text and "tries again" in caplog.text
+        assert len(cycles) == 1 and cycles[0].new == 1 and eng.store.count_articles() == 1

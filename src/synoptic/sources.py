@@ -9,6 +9,7 @@ nothing half-written stays in the store.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -21,13 +22,17 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from synoptic.engine import Engine
 from synoptic.errors import InputRejected, SettingsError
 from synoptic.feeds import Entry, entry_meta, entry_text, parse_feed
 from synoptic.fetch import Fetcher, FetchOptions
 from synoptic.ingest import decode_text
 from synoptic.model import Document, Rejection
+from synoptic.store import store_failure
 
+log = logging.getLogger(__name__)
 FEED_TYPES = ("xml", "rss", "atom", "json", "text/plain", "text/html", "rdf")
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -254,14 +259,30 @@ class Watcher:
         progress: Callable[[str], None] | None = None,
         on_cycle: Callable[[WatchReport], None] | None = None,
     ) -> None:
-        """Poll until stopped (or once). Sleeps in short steps so a stop is prompt."""
+        """Poll until stopped (or once). Sleeps in short steps so a stop is prompt. When the
+        database fails (a full disk, a server restarting), a long-running watcher says so and
+        tries again after ``every`` (at most a minute) instead of stopping; ``once`` raises."""
         first = True
         while not self.stopping:
-            report = self.poll(all_sources=first, progress=progress)
+            try:
+                report = self.poll(all_sources=first, progress=progress)
+            except SQLAlchemyError as exc:
+                if once:
+                    raise
+                log.warning("%s; the watcher tries again shortly", store_failure(exc))
+                self._stop.wait(min(self.every, 60.0))
+                continue
             first = False
             if on_cycle is not None:
                 on_cycle(report)
             if once:
                 return
-            while not self.stopping and not self.due(all_sources=False):
+            while not self.stopping and not self._due_or_failing():
                 self._stop.wait(1.0)
+
+    def _due_or_failing(self) -> bool:
+        """Whether a source is due to be polled (or the database fails: the poll says so)."""
+        try:
+            return bool(self.due(all_sources=False))
+        except SQLAlchemyError:
+            return True
