@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from synoptic import Engine
 from synoptic.extract import Extractor, date_from_url
-from synoptic.ingest import decode_text
+from synoptic.ingest import decode_text, json_document
 from synoptic.model import Document, Rejection
 from synoptic.store import Store
 
@@ -382,3 +382,35 @@ def test_ingest_runs_with_one_blas_thread_and_gives_the_others_back(tmp_path, mo
         engine.ingest_items([Document("quake.txt", "text", QUAKE_A)])
     assert during and all(threads == [1] * len(before) for threads in during)
     assert blas_threads() == before
+
+
+def test_nul_characters_are_dropped_and_the_batch_lands(engine: Engine) -> None:
+    """A JSON ``\\u0000`` (or a NUL from a mis-decoded file) is never text, and PostgreSQL
+    refuses it (the whole batch would fail): dropped from the text and every metadata string.
+    The same test runs on a real PostgreSQL server in test_postgres.py."""
+    nul_article_lands(engine)
+
+
+def nul_article_lands(engine: Engine) -> None:
+    title, body = QUAKE_A.strip().split("\n\n", 1)
+    dirty = {
+        "title": "Storm\u0000 hits the coast",
+        "text": "A storm hit the coast on Monday,\u0000 killing two people. " * 8,
+        "outlet": "Coast\u0000 Times",
+        "authors": ["A. Writer\u0000"],
+        "section": "we\u0000ather",
+    }
+    report = engine.ingest_items(
+        [json_document(dirty, "dirty.json"), json_document({"title": title, "text": body}, "ok")]
+    )
+    assert len(report.new) == 2 and not report.rejected
+    stored = engine.article(report.new[0])
+    fields = [
+        stored.title,
+        stored.text,
+        stored.outlet,
+        *stored.authors,
+        *map(str, stored.extra.values()),
+    ]
+    assert not any("\x00" in f for f in fields)
+    assert stored.title == "Storm hits the coast" and stored.extra["section"] == "weather"

@@ -215,6 +215,7 @@ class Extractor:
             raise
 
     def _extract(self, doc: Document) -> Article:
+        doc = _without_nul(doc)
         meta = doc.meta
         page: dict[str, Any] = {}
         if doc.kind == "html":
@@ -320,3 +321,21 @@ class Extractor:
             removed=removed,
             extra={k: v for k, v in meta.items() if k not in KNOWN_FIELDS},
         )
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
+
+
+def _without_nul(doc: Document) -> Document:
+    """NUL characters (a JSON ``\\u0000``, a mis-decoded file) are never part of a text, and a
+    PostgreSQL store refuses them, which would fail the whole batch: dropped from the content
+    and every metadata string."""
+    content = doc.content.replace("\x00", "") if "\x00" in doc.content else doc.content
+    return Document(doc.origin, doc.kind, content, _scrub(doc.meta))
