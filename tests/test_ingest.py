@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -386,16 +388,33 @@ def test_ingest_runs_with_one_blas_thread_and_gives_the_others_back(tmp_path, mo
 
 def test_nul_characters_are_dropped_and_the_batch_lands(engine: Engine) -> None:
     """A JSON ``\\u0000`` (or a NUL from a mis-decoded file) is never text, and PostgreSQL
-    refuses it (the whole batch would fail): dropped from the text and every metadata string.
-    The same test runs on a real PostgreSQL server in test_postgres.py."""
+    refuses it (the whole batch would fail): dropped from the text and every metadata string;
+    a lone surrogate (JSON ``\\ud800``), which no store can encode, becomes U+FFFD. The same
+    test runs on a real PostgreSQL server in test_postgres.py."""
     nul_article_lands(engine)
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_and_stored(engine: Engine, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw = os.fsencode(folder)
+    with open(raw + b"/caf\xe9-good.txt", "wb") as f:
+        f.write(QUAKE_A.encode())
+    with open(raw + b"/caf\xe9-binary.txt", "wb") as f:
+        f.write(bytes(range(256)) * 8)
+    report = engine.ingest([folder])
+    assert len(report.new) == 1 and len(report.rejected) == 1
+    assert "caf\ufffd-binary.txt" in report.rejected[0].origin
+    assert "caf\ufffd-good.txt" in engine.article(report.new[0]).origin
+    assert "caf\ufffd-binary.txt" in engine.rejections()[0]["origin"]
 
 
 def nul_article_lands(engine: Engine) -> None:
     title, body = QUAKE_A.strip().split("\n\n", 1)
+    body += f"\n\nRef {uuid.uuid4()}."  # (new to a store that other tests wrote to)
     dirty = {
         "title": "Storm\u0000 hits the coast",
-        "text": "A storm hit the coast on Monday,\u0000 killing two people. " * 8,
+        "text": "A storm hit the coast on Monday,\u0000 killing two \ud800people. " * 8,
         "outlet": "Coast\u0000 Times",
         "authors": ["A. Writer\u0000"],
         "section": "we\u0000ather",
@@ -414,3 +433,4 @@ def nul_article_lands(engine: Engine) -> None:
     ]
     assert not any("\x00" in f for f in fields)
     assert stored.title == "Storm hits the coast" and stored.extra["section"] == "weather"
+    assert "two \ufffdpeople" in stored.text  # a lone surrogate (no store can encode it)

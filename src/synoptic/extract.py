@@ -10,7 +10,7 @@ from typing import Any
 
 from synoptic.clean import Cleaned, TextCleaner
 from synoptic.errors import InputRejected
-from synoptic.model import Article, Document, Removed, article_id
+from synoptic.model import Article, Document, Removed, article_id, storable
 from synoptic.outlets import OutletRegistry
 from synoptic.text import MONTHS, ends_like_sentence, normalise, words
 
@@ -215,7 +215,7 @@ class Extractor:
             raise
 
     def _extract(self, doc: Document) -> Article:
-        doc = _without_nul(doc)
+        doc = _storable_document(doc)
         meta = doc.meta
         page: dict[str, Any] = {}
         if doc.kind == "html":
@@ -325,7 +325,7 @@ class Extractor:
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("\x00", "") if "\x00" in value else value
+        return storable(value)
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     if isinstance(value, dict):
@@ -333,9 +333,8 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _without_nul(doc: Document) -> Document:
-    """NUL characters (a JSON ``\\u0000``, a mis-decoded file) are never part of a text, and a
-    PostgreSQL store refuses them, which would fail the whole batch: dropped from the content
-    and every metadata string."""
-    content = doc.content.replace("\x00", "") if "\x00" in doc.content else doc.content
-    return Document(doc.origin, doc.kind, content, _scrub(doc.meta))
+def _storable_document(doc: Document) -> Document:
+    """Characters no store can hold, which would fail the whole batch (a PostgreSQL store
+    refuses NUL; neither store can encode a lone surrogate): NULs dropped, lone surrogates
+    replaced by U+FFFD, in the content, the origin and every metadata string."""
+    return Document(storable(doc.origin), doc.kind, storable(doc.content), _scrub(doc.meta))

@@ -7,6 +7,7 @@ no I/O, no state that learns. Dates are timezone-aware ``datetime`` objects, nev
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,17 @@ from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 ClaimStatus = Literal["agreed", "single", "conflict"]
+
+# NUL (never text; PostgreSQL refuses it) and lone UTF-16 surrogates (a JSON "\\ud800", a file
+# name that is not UTF-8, decoded with surrogateescape): no store can hold them, no terminal print
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` without NULs, its lone surrogates replaced by U+FFFD."""
+    if _UNSTORABLE.search(text) is None:
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,10 @@ class Rejection:
 
     origin: str
     reason: str
+
+    def __post_init__(self) -> None:  # (a file name that is not UTF-8 is still shown and stored)
+        object.__setattr__(self, "origin", storable(self.origin))
+        object.__setattr__(self, "reason", storable(self.reason))
 
 
 @dataclass(frozen=True)
