@@ -434,3 +434,26 @@ def nul_article_lands(engine: Engine) -> None:
     assert not any("\x00" in f for f in fields)
     assert stored.title == "Storm hits the coast" and stored.extra["section"] == "weather"
     assert "two \ufffdpeople" in stored.text  # a lone surrogate (no store can encode it)
+
+
+def test_fields_of_the_wrong_type_are_rejected_by_name(engine: Engine, tmp_path: Path) -> None:
+    """A JSON article whose documented field has another type (a number for a title, a list
+    for an outlet, a language that is not a language tag) is rejected naming the field; it
+    crashed the whole ingest before (or, on PostgreSQL, failed the batch); the rest lands."""
+    body = "Floods cut off three villages in the valley on Sunday after heavy rain, officials said."
+    rows = [
+        {"title": 123, "text": body + " 1"},
+        {"title": "t", "text": body + " 2", "outlet": ["a", "b"]},
+        {"title": "t", "text": body + " 3", "language": "English as spoken in the United States"},
+        {"title": "t", "text": body + " 4", "authors": [1, 2]},
+        {"title": "t", "text": ["not", "a", "string"]},
+        {"title": "t", "text": body + " 5", "id": {"a": 1}},
+        {"title": "Floods", "text": body, "language": "pt-BR", "id": 7, "authors": "A. B"},
+    ]
+    path = tmp_path / "types.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = engine.ingest([path])
+    assert len(report.new) == 1 and engine.article(report.new[0]).language == "pt-BR"
+    reasons = [r.reason for r in report.rejected]
+    for name in ("'title'", "'outlet'", "'language'", "'authors'", "'text'", "'id'"):
+        assert sum(name in reason for reason in reasons) == 1, (name, reasons)

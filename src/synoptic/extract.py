@@ -17,6 +17,9 @@ from synoptic.text import MONTHS, ends_like_sentence, normalise, words
 KNOWN_FIELDS = frozenset(
     {"id", "title", "text", "html", "url", "outlet", "published", "authors", "language"}
 )
+STRING_FIELDS = ("title", "text", "html", "url", "outlet", "language")
+# a BCP 47 language tag as stored (at most 16 characters): "en", "pt-BR", "zh-Hant-TW"
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
 
 
 _WALLS = {
@@ -216,6 +219,7 @@ class Extractor:
 
     def _extract(self, doc: Document) -> Article:
         doc = _storable_document(doc)
+        _check_fields(doc.meta, doc.origin)
         meta = doc.meta
         page: dict[str, Any] = {}
         if doc.kind == "html":
@@ -316,11 +320,48 @@ class Extractor:
             published=published,
             published_inferred=published_inferred,
             authors=authors,
-            language=meta.get("language") or page.get("language") or None,
+            language=meta.get("language") or _language_tag(page.get("language")),
             wire=hints.wire,
             removed=removed,
             extra={k: v for k, v in meta.items() if k not in KNOWN_FIELDS},
         )
+
+
+def _check_fields(meta: dict[str, Any], origin: str) -> None:
+    """The documented fields have the documented types (JSON input, sidecars, the HTTP API):
+    anything else is rejected with the field's name, not stored as something unreadable."""
+    for name in STRING_FIELDS:
+        value = meta.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InputRejected(
+                origin, f"field {name!r} must be a string, got {type(value).__name__} {value!r:.60}"
+            )
+    source_id = meta.get("id")
+    if source_id is not None and not isinstance(source_id, str | int):
+        raise InputRejected(
+            origin, f"field 'id' must be a string or a number, got {source_id!r:.60}"
+        )
+    authors = meta.get("authors")
+    if authors is not None and not (
+        isinstance(authors, str)
+        or (isinstance(authors, list) and all(isinstance(a, str) for a in authors))
+    ):
+        raise InputRejected(
+            origin, f"field 'authors' must be a string or a list of strings, got {authors!r:.60}"
+        )
+    language = meta.get("language")
+    if language and _language_tag(language) is None:
+        raise InputRejected(
+            origin,
+            f"field 'language' must be a language tag such as 'en' or 'pt-BR', got {language!r:.60}",
+        )
+
+
+def _language_tag(value: Any) -> str | None:
+    """``value`` if it is a language tag that fits the store's column, else None."""
+    if isinstance(value, str) and len(value) <= 16 and LANGUAGE_TAG.fullmatch(value):
+        return value
+    return None
 
 
 def _scrub(value: Any) -> Any:

@@ -89,6 +89,9 @@ def json_document(obj: Any, origin: str) -> Item:
         return Document(origin, "html", html, dict(obj))
     if isinstance(text, str) and text.strip():
         return Document(origin, "text", text, dict(obj))
+    for name, value in (("html", html), ("text", text)):
+        if value is not None and not isinstance(value, str):
+            return Rejection(origin, f"field {name!r} must be a string, got {type(value).__name__}")
     return Rejection(origin, "object has no 'text' or 'html' field with content")
 
 
