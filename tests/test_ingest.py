@@ -439,8 +439,15 @@ def nul_article_lands(engine: Engine) -> None:
 def test_fields_of_the_wrong_type_are_rejected_by_name(engine: Engine, tmp_path: Path) -> None:
     """A JSON article whose documented field has another type (a number for a title, a list
     for an outlet, a language that is not a language tag) is rejected naming the field; it
-    crashed the whole ingest before (or, on PostgreSQL, failed the batch); the rest lands."""
-    body = "Floods cut off three villages in the valley on Sunday after heavy rain, officials said."
+    crashed the whole ingest before (or, on PostgreSQL, failed the batch); the rest lands.
+    Also run on a real PostgreSQL server (test_postgres.py)."""
+    wrong_types_are_rejected(engine, tmp_path)
+
+
+def wrong_types_are_rejected(engine: Engine, tmp_path: Path) -> None:
+    body = (
+        f"Floods cut off three villages in the valley on Sunday after heavy rain ({uuid.uuid4()})."
+    )
     rows = [
         {"title": 123, "text": body + " 1"},
         {"title": "t", "text": body + " 2", "outlet": ["a", "b"]},

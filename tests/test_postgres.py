@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from synoptic import Engine
 
 from .conftest import QUAKE_A
-from .test_ingest import nul_article_lands
+from .test_ingest import nul_article_lands, wrong_types_are_rejected
 from .test_store import one_writer_at_a_time
 
 INITDB = shutil.which("initdb") or next(
@@ -124,6 +124,11 @@ def test_one_writer_at_a_time_on_postgresql(pg_url: str, caplog: pytest.LogCaptu
 def test_nul_characters_do_not_fail_a_postgresql_batch(pg_url: str) -> None:
     with Engine(pg_url) as eng:
         nul_article_lands(eng)
+
+
+def test_fields_of_the_wrong_type_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    with Engine(pg_url) as eng:
+        wrong_types_are_rejected(eng, tmp_path)
 
 
 def test_older_store_is_migrated_on_postgresql(pg_url: str, parade_dir: Path) -> None:
