@@ -325,6 +325,33 @@ def test_ingest_a_url_and_a_warc(site: Site, engine: Engine, tmp_path: Path) -> 
     assert article.url == "https://example.org/japan" and "Noto" in article.text
     assert any("404" in r.reason for r in report.rejected)
 
+    # a damaged record after a good one (a response record without its target URI, which
+    # made warcio raise AttributeError and the whole ingest crash): the good one still lands
+    damaged = tmp_path / "damaged.warc"
+    html = page("Strong earthquake strikes southern Chile", QUAKE_A)
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + html
+    with damaged.open("wb") as handle:
+        writer = WARCWriter(handle, gzip=False)
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(
+            writer.create_warc_record(
+                "https://example.org/chile",
+                "response",
+                payload=io.BytesIO(html),
+                http_headers=headers,
+            )
+        )
+        handle.write(
+            b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: %d\r\n\r\n" % len(http)
+            + http
+            + b"\r\n\r\n"
+        )
+    report = engine.ingest([damaged])
+    assert len(report.new) == 1 and "Chile" in engine.article(report.new[0]).title
+    assert [r.reason.split(":")[0] for r in report.rejected] == [
+        "damaged WARC file after 1 HTML records (the records before were read)"
+    ]
+
 
 def test_stop_takes_effect_after_the_article_in_hand(site: Site, db_url: str) -> None:
     from synoptic.fetch import FetchOptions

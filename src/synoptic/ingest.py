@@ -240,6 +240,13 @@ class Reader:
         except (ArchiveLoadFailed, OSError, ValueError) as exc:
             yield Rejection(origin, f"not a readable WARC file: {exc}")
             return
+        except Exception as exc:  # warcio on a damaged file: AttributeError, EOFError, zlib.error...
+            yield Rejection(
+                origin,
+                f"damaged WARC file after {found} HTML records (the records before were read): "
+                f"{type(exc).__name__}: {exc}",
+            )
+            return
         if not found:
             yield Rejection(origin, "the WARC file holds no HTML response records")
 
