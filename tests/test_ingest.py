@@ -464,3 +464,26 @@ def wrong_types_are_rejected(engine: Engine, tmp_path: Path) -> None:
     reasons = [r.reason for r in report.rejected]
     for name in ("'title'", "'outlet'", "'language'", "'authors'", "'text'", "'id'"):
         assert sum(name in reason for reason in reasons) == 1, (name, reasons)
+
+
+def test_a_document_that_trips_a_bug_is_rejected_and_the_others_land(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = Extractor.extract
+
+    def buggy(self: Extractor, doc: Document):
+        if doc.origin == "trips":
+            raise IndexError("list index out of range")
+        return real(self, doc)
+
+    monkeypatch.setattr(Extractor, "extract", buggy)
+    title, body = QUAKE_B.strip().split("\n\n", 1)
+    report = engine.ingest_items(
+        [
+            json_document({"title": "x", "text": body}, "trips"),
+            json_document({"title": title, "text": body}, "ok"),
+        ]
+    )
+    assert len(report.new) == 1
+    assert report.rejected[0].origin == "trips" and "IndexError" in report.rejected[0].reason
+    assert "please report" in engine.rejections()[0]["reason"]

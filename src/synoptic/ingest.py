@@ -240,7 +240,9 @@ class Reader:
         except (ArchiveLoadFailed, OSError, ValueError) as exc:
             yield Rejection(origin, f"not a readable WARC file: {exc}")
             return
-        except Exception as exc:  # warcio on a damaged file: AttributeError, EOFError, zlib.error...
+        except (
+            Exception
+        ) as exc:  # warcio on a damaged file: AttributeError, EOFError, zlib.error...
             yield Rejection(
                 origin,
                 f"damaged WARC file after {found} HTML records (the records before were read): "

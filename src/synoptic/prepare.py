@@ -49,12 +49,21 @@ class Preparer:
             return Prepared(item)
         try:
             article = self.extractor.extract(item)
+            paragraphs = [words(paragraph) for paragraph in article.paragraphs]  # cut once
+            fingerprint = self.fingerprinter.of_words(article.content_hash, paragraphs)
+            text_words = list(itertools.chain.from_iterable(paragraphs))  # no word spans two
+            features = article_features(article, self.channels, text_words)
         except InputRejected as exc:
             return Prepared(Rejection(exc.origin, exc.reason))
-        paragraphs = [words(paragraph) for paragraph in article.paragraphs]  # cut once
-        fingerprint = self.fingerprinter.of_words(article.content_hash, paragraphs)
-        text_words = list(itertools.chain.from_iterable(paragraphs))  # no word spans two
-        return Prepared(article, fingerprint, article_features(article, self.channels, text_words))
+        except Exception as exc:  # one document that trips a bug must not stop the others
+            return Prepared(
+                Rejection(
+                    item.origin,
+                    f"could not be read: {type(exc).__name__}: {exc} (a bug in synoptic or a "
+                    "library it uses: please report it with this document)",
+                )
+            )
+        return Prepared(article, fingerprint, features)
 
 
 def _prepare_chunk(channels: tuple[str, ...], chunk: list[Document | Rejection]) -> list[Prepared]:
