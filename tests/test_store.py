@@ -71,6 +71,13 @@ def test_export_atom(db_url: str, parade_dir: Path, tmp_path: Path) -> None:
         .startswith("http://example.org/stories/")
     )
     assert "2 independent reports" in entry.find("a:summary", ns).text
+    # an output file that cannot be written is a one-line usage error, not a traceback
+    for args in (
+        ["export", "--atom", str(tmp_path / "no" / "such" / "dir.xml")],
+        ["story", entry.find("a:id", ns).text.rsplit(":", 1)[-1], "--html", str(tmp_path)],
+    ):
+        failed = runner.invoke(app, [*args, "--db", db_url])
+        assert failed.exit_code == 2 and "cannot write" in failed.output, failed.output
 
 
 def test_version_5_signatures_are_recomputed(db_url: str, parade_dir: Path) -> None:

@@ -131,6 +131,14 @@ def _settings(
     return Settings(**kwargs)
 
 
+def _write(path: Path, text: str) -> None:
+    """Write an output file, or say why it cannot be written (a usage error)."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
@@ -303,7 +311,7 @@ def story(
     with errors_to_messages(), Engine(settings=_settings(db)) as eng:
         brief = eng.brief(story_id, words=words)
         if html is not None:
-            html.write_text(brief_html(brief), encoding="utf-8")
+            _write(html, brief_html(brief))
             out.print(f"wrote {html}")
             return
         if changes:
@@ -521,7 +529,7 @@ def export(
     from synoptic.export import atom_feed
 
     with errors_to_messages(), Engine(settings=_settings(db)) as eng:
-        atom.write_text(atom_feed(eng, base_url=base_url.rstrip("/")), encoding="utf-8")
+        _write(atom, atom_feed(eng, base_url=base_url.rstrip("/")))
     out.print(f"wrote {atom}")
 
 
