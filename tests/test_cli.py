@@ -178,3 +178,15 @@ def test_ingest_from_stdin(db_url: str) -> None:
     result = invoke("ingest", "-", "--db", db_url, "--json", input=line + "\n")
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.output)["new"]) == 1
+
+
+def test_serve_on_a_port_in_use_is_a_usage_error(db_url: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("serve", "--db", db_url, "--port", str(port))
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output

@@ -510,9 +510,30 @@ def serve(
         raise typer.Exit(EXIT_USAGE) from None
     with errors_to_messages():
         token = server_token(host)
+        _check_port(host, port)
         eng = Engine(settings=_settings(db))
     err.print(f"serving {escape(db)} on http://{host}:{port}/ (Ctrl-C stops)")
-    uvicorn.run(create_app(eng, token=token), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(eng, token=token), host=host, port=port, log_level="warning")
+    finally:
+        eng.close()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, with a usage error, an address that cannot be listened on (in use, not this
+    machine's), before anything starts."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # (as the server does)
+            probe.bind(address)
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port "
+            "(or stop what listens there)"
+        ) from None
 
 
 @app.command()
