@@ -82,6 +82,10 @@ def test_filters_and_full_text_search(parade_app) -> None:
     )
     sources = request(parade_app, "GET", "/api/sources").json()
     assert {s["outlet"] for s in sources} >= {"The Straits Times", "The Kyiv Independent"}
+    # a NUL in a query ended SQLite's full-text query early: a 503 "database failed"
+    for url in ("/api/stories?q=Kim%00Putin", "/?q=%00", "/entities/%00"):
+        assert request(parade_app, "GET", url).status_code == 200, url
+    assert request(parade_app, "GET", "/api/stories?q=Kim%00").json()["total"] == 1
 
 
 def test_story_page_shows_reports_side_by_side(parade_app) -> None:

@@ -53,6 +53,7 @@ from synoptic.model import (
     Removed,
     SyndicationGroup,
     split_paragraphs,
+    storable,
     story_groups,
 )
 
@@ -864,7 +865,8 @@ class Store:
 
     def search(self, query: str, *, limit: int = 500) -> list[str]:
         """Ids of articles matching a full-text query (SQLite FTS5; PostgreSQL full-text search)."""
-        terms = [t for t in query.replace('"', " ").split() if t]
+        # (a NUL ended SQLite's FTS5 query string early, and PostgreSQL refuses it)
+        terms = [t for t in storable(query).replace('"', " ").split() if t]
         if not terms:
             return []
         with self.engine.connect() as conn:
