@@ -131,6 +131,28 @@ def test_fields_of_the_wrong_type_on_postgresql(pg_url: str, tmp_path: Path) -> 
         wrong_types_are_rejected(eng, tmp_path)
 
 
+def test_nul_in_a_request_is_not_a_database_failure_on_postgresql(
+    pg_url: str, parade_dir: Path
+) -> None:
+    """PostgreSQL refuses a NUL in any query parameter: a NUL in an id is no such story or
+    article (404), in a search it is dropped; both were 503 "database failed" before."""
+    from synoptic.web import create_app
+
+    from .test_web import request
+
+    with Engine(pg_url) as eng:
+        eng.ingest([parade_dir])
+        app = create_app(eng)
+        assert request(app, "GET", "/api/stories/s_1%00").status_code == 404
+        assert request(app, "GET", "/api/articles/a_1%00").status_code == 404
+        assert request(app, "GET", "/articles/a_1%00").status_code == 404
+        merge = request(
+            app, "POST", f"/api/stories/{eng.stories()[0].id}/merge", json={"other": "s\u0000"}
+        )
+        assert merge.status_code == 404
+        assert request(app, "GET", "/api/stories?q=Kim%00").json()["total"] == 1
+
+
 def test_older_store_is_migrated_on_postgresql(pg_url: str, parade_dir: Path) -> None:
     """The upgrades to schema 6 (signatures recomputed) and 7 (stories.active_day) on a
     PostgreSQL store that lacks them."""

@@ -666,6 +666,8 @@ class Store:
     # -- reads --------------------------------------------------------------------------------
 
     def article(self, article_id: str) -> Article:
+        if "\x00" in article_id:  # (no id has one, and PostgreSQL refuses to look it up)
+            raise NotFound(f"no article {article_id!r}; `synoptic stories` lists what is stored")
         with self.engine.connect() as conn:
             row = (
                 conn.execute(select(articles).where(articles.c.id == article_id)).mappings().first()
@@ -707,6 +709,8 @@ class Store:
 
     def resolve(self, story_id: str) -> str:
         """A story id after merges: old ids stay resolvable."""
+        if "\x00" in story_id:  # (no id has one, and PostgreSQL refuses to look it up)
+            raise NotFound(f"no story {story_id!r}; `synoptic stories` lists the stories")
         with self.engine.connect() as conn:
             for _ in range(100):
                 new = conn.execute(
