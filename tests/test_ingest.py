@@ -487,3 +487,32 @@ def test_a_document_that_trips_a_bug_is_rejected_and_the_others_land(
     assert len(report.new) == 1
     assert report.rejected[0].origin == "trips" and "IndexError" in report.rejected[0].reason
     assert "please report" in engine.rejections()[0]["reason"]
+
+
+def test_a_json_feed_with_fields_of_other_types_is_read(engine: Engine, tmp_path: Path) -> None:
+    """A saved JSON Feed whose items have numbers, lists or NULs where strings belong: the
+    item with usable text lands, the others are skipped or rejected; nothing crashes (a
+    number for a URL crashed the watcher's whole poll before)."""
+    title, body = QUAKE_B.strip().split("\n\n", 1)
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "odd",
+        "items": [
+            {"id": "1", "url": 5, "title": ["x"], "content_text": 7, "date_published": 3},
+            {
+                "id": "2",
+                "url": "https://example.org/a\u0000",
+                "title": title,
+                "content_text": body,
+                "authors": [{"name": 1}, {"name": "A. Writer"}],
+                "date_published": "2024-01-01",
+            },
+            "not an item",
+        ],
+    }
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(feed))
+    report = engine.ingest([path])
+    assert len(report.new) == 1
+    article = engine.article(report.new[0])
+    assert article.url == "https://example.org/a" and article.authors == ("A. Writer",)

@@ -411,3 +411,33 @@ def test_a_watcher_outlives_a_database_failure(
         watcher.run(once=False, on_cycle=lambda report: (cycles.append(report), watcher.stop()))
         assert "disk I/O error" in caplog.text and "tries again" in caplog.text
         assert len(cycles) == 1 and cycles[0].new == 1 and eng.store.count_articles() == 1
+
+
+def test_a_source_that_trips_a_bug_does_not_stop_the_others(
+    site: Site, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import synoptic.sources as sources_module
+    from synoptic.fetch import FetchOptions
+    from synoptic.sources import Watcher
+
+    build(site)
+    for name, page_path in (("/one.xml", "/chile.html"), ("/bad.xml", "/japan.html")):
+        site.routes[name] = (
+            200,
+            {"Content-Type": "application/rss+xml"},
+            rss(site.base, [(name, page_path)]).encode(),
+        )
+    real = sources_module.parse_feed
+
+    def buggy(fetched):
+        if fetched.url.endswith("/bad.xml"):
+            raise KeyError("channel")
+        return real(fetched)
+
+    monkeypatch.setattr(sources_module, "parse_feed", buggy)
+    with Engine(db_url) as eng:
+        for name in ("/one.xml", "/bad.xml"):
+            eng.store.add_source(f"{site.base}{name}")
+        report = Watcher(eng, options=FetchOptions(allow_private=True), delay=0).poll()
+        assert report.new == 1
+        assert "KeyError" in report.failed[f"{site.base}/bad.xml"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from synoptic.errors import InputRejected
 from synoptic.fetch import Fetched
-from synoptic.model import Document, Rejection
+from synoptic.model import Document, Rejection, storable
 
 
 @dataclass(frozen=True)
@@ -92,29 +92,31 @@ def _json_feed(fetched: Fetched) -> list[Entry]:
 
 
 def json_feed_entries(data: dict[str, Any]) -> list[Entry]:
-    """The entries of a parsed JSON Feed."""
+    """The entries of a parsed JSON Feed (a field of another type than the spec's counts as
+    missing)."""
     entries = []
-    for item in data.get("items", []):
+    items = data.get("items")
+    for item in items if isinstance(items, list) else []:
         if not isinstance(item, dict):
             continue
         published = None
-        if item.get("date_published"):
+        if date := _string(item.get("date_published")):
             try:
-                published = datetime.fromisoformat(
-                    str(item["date_published"]).replace("Z", "+00:00")
-                )
+                published = datetime.fromisoformat(date.replace("Z", "+00:00"))
             except ValueError:
                 published = None
-        html, text = item.get("content_html"), item.get("content_text") or item.get("summary")
+        html = _string(item.get("content_html"))
+        text = _string(item.get("content_text")) or _string(item.get("summary"))
+        authors_field = item.get("authors")
         authors = tuple(
-            a.get("name", "")
-            for a in item.get("authors", [])
-            if isinstance(a, dict) and a.get("name")
+            name
+            for a in (authors_field if isinstance(authors_field, list) else [])
+            if isinstance(a, dict) and (name := _string(a.get("name")))
         )
         entries.append(
             Entry(
-                item.get("url") or item.get("external_url"),
-                item.get("title"),
+                _string(item.get("url")) or _string(item.get("external_url")),
+                _string(item.get("title")),
                 published,
                 html or text,
                 bool(html),
@@ -122,6 +124,11 @@ def json_feed_entries(data: dict[str, Any]) -> list[Entry]:
             )
         )
     return entries
+
+
+def _string(value: Any) -> str | None:
+    """A JSON Feed field that should be a string: the string (storable), else None."""
+    return storable(value) or None if isinstance(value, str) else None
 
 
 def entry_meta(entry: Entry, source_url: str) -> dict[str, Any]:

@@ -206,6 +206,13 @@ class Watcher:
                     result.documents.append((entry, entry_document(fetcher, entry, source["url"])))
             except InputRejected as exc:
                 result.error = exc.reason
+            except SQLAlchemyError:
+                raise  # (the database failed: the whole poll says so and is tried again)
+            except Exception as exc:  # one source that trips a bug must not stop the others
+                result.error = (
+                    f"could not be read: {type(exc).__name__}: {exc} (a bug in synoptic or a "
+                    "library it uses: please report it with this feed)"
+                )
         return results
 
     def _ingest(
