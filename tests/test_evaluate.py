@@ -105,6 +105,27 @@ def test_eval_cli_json(ecb_root: Path) -> None:
     assert missing.exit_code == 2
 
 
+def test_a_dataset_file_that_is_not_one_is_a_usage_error(tmp_path: Path, ecb_root: Path) -> None:
+    """Files that are not the datasets they are given as: one line naming the file (and row)
+    and what is wrong, exit code 2; each was a traceback before."""
+    bad_columns, bad_row, not_text = (tmp_path / n for n in ("a.csv", "b.csv", "c.csv"))
+    bad_columns.write_text("a,b\n1,2\n")
+    bad_row.write_text('documents,summary\n"[1, 2",s\n')
+    not_text.write_bytes(b"\xb1\xff" * 100)
+    (ecb_root / "1" / "1_9ecb.xml").write_text("<Document><token")
+    cases = {
+        ("clustering", "multinews", bad_columns): "needs the columns 'documents' and 'summary'",
+        ("briefs", "multinews", bad_columns): "needs the columns 'documents' and 'summary'",
+        ("clustering", "multinews", bad_row): "row 2: its 'documents' is not a list of texts",
+        ("clustering", "multinews", not_text): "not UTF-8 text",
+        ("clustering", "ecbplus", ecb_root): "1_9ecb.xml: not an ECB+ document",
+    }
+    for (kind, dataset, path), message in cases.items():
+        result = CliRunner().invoke(app, ["eval", kind, dataset, str(path)])
+        flat = "".join(result.output.split())  # (the console wraps long paths)
+        assert result.exit_code == 2 and "".join(message.split()) in flat, result.output
+
+
 def test_eval_briefs_and_faithfulness(tmp_path: Path, parade_dir: Path) -> None:
     path = tmp_path / "mn.csv"
     with path.open("w", newline="") as handle:

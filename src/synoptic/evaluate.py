@@ -71,8 +71,12 @@ def load_ecbplus(root: Path, topics: set[int] | None = None) -> list[LabeledDoc]
             continue
         for path in sorted(folder.glob("*.xml")):
             sentences: dict[int, list[str]] = defaultdict(list)
-            for token in ET.parse(path).getroot().iter("token"):
-                sentences[int(token.get("sentence", "0"))].append(token.text or "")
+            try:
+                tokens = list(ET.parse(path).getroot().iter("token"))
+                for token in tokens:
+                    sentences[int(token.get("sentence", "0"))].append(token.text or "")
+            except (ET.ParseError, ValueError) as exc:
+                raise InputRejected(str(path), f"not an ECB+ document: {exc}") from None
             lines = [detokenize(sentences[k]) for k in sorted(sentences)]
             url = None
             if lines and re.match(r"^https?\s*:", lines[0].replace(" ", "")):
@@ -93,18 +97,44 @@ def load_ecbplus(root: Path, topics: set[int] | None = None) -> list[LabeledDoc]
 def _multinews_rows(path: Path, half: Half) -> list[tuple[int, dict[str, str]]]:
     """(row number, row) of a Multi-News CSV; ``half`` picks the first or second half."""
     csv.field_size_limit(sys.maxsize)
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except UnicodeDecodeError as exc:
+        raise InputRejected(str(path), f"not a Multi-News CSV: not UTF-8 text ({exc})") from None
+    except csv.Error as exc:
+        raise InputRejected(str(path), f"not a Multi-News CSV: {exc}") from None
+    if not {"documents", "summary"} <= set(columns):
+        raise InputRejected(
+            str(path),
+            "not a Multi-News CSV: it needs the columns 'documents' and 'summary' "
+            f"(it has: {', '.join(map(repr, columns)) or 'none'})",
+        )
     middle = len(rows) // 2
     bounds = {"first": (0, middle), "second": (middle, len(rows)), "all": (0, len(rows))}[half]
     return [(r, rows[r]) for r in range(*bounds)]
+
+
+def _documents(row: dict[str, str], r: int, path: Path) -> list[str]:
+    """A Multi-News row's documents: a Python list of strings, written as text."""
+    try:
+        value = ast.literal_eval(row["documents"] or "")
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = None
+    if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+        raise InputRejected(
+            f"{path}: row {r + 2}", "its 'documents' is not a list of texts like ['...', '...']"
+        )
+    return value
 
 
 def load_multinews(path: Path, half: Half = "all") -> list[LabeledDoc]:
     """Multi-News documents; gold label = row number."""
     docs: list[LabeledDoc] = []
     for r, row in _multinews_rows(path, half):
-        for d, raw in enumerate(ast.literal_eval(row["documents"])):
+        for d, raw in enumerate(_documents(row, r, path)):
             paragraphs = [p.strip() for p in re.split(r"\n\s*\n", raw) if p.strip()]
             if len(paragraphs) < 2:
                 paragraphs = [p.strip() for p in raw.split("\n") if p.strip()]
@@ -201,7 +231,7 @@ def load_multinews_clusters(path: Path, half: Half = "all") -> list[Cluster]:
     return [
         Cluster(
             r,
-            tuple(d for d in ast.literal_eval(row["documents"]) if d.strip()),
+            tuple(d for d in _documents(row, r, path) if d.strip()),
             row["summary"].strip().removeprefix("–").strip(),
         )
         for r, row in _multinews_rows(path, half)
