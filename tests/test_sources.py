@@ -441,3 +441,16 @@ def test_a_source_that_trips_a_bug_does_not_stop_the_others(
         report = Watcher(eng, options=FetchOptions(allow_private=True), delay=0).poll()
         assert report.new == 1
         assert "KeyError" in report.failed[f"{site.base}/bad.xml"]
+
+
+def test_opml_outlines_that_are_not_http_feeds_are_skipped(db_url: str, tmp_path: Path) -> None:
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(
+        '<opml version="2.0"><body><outline xmlUrl="https://example.org/rss.xml"/>'
+        '<outline xmlUrl="javascript:alert(1)"/><outline xmlUrl="ftp://example.org/f"/></body></opml>'
+    )
+    result = runner.invoke(app, ["sources", "add", str(opml), "--db", db_url])
+    assert result.exit_code == 1 and "added 1 source, skipped 2" in result.output
+    assert "skipped javascript:alert(1): not an http(s) feed URL" in result.output
+    listed = json.loads(runner.invoke(app, ["sources", "list", "--db", db_url, "--json"]).output)
+    assert [s["url"] for s in listed] == ["https://example.org/rss.xml"]

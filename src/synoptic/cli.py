@@ -572,6 +572,7 @@ def sources_add(
     from synoptic.sources import read_opml
 
     added = known = 0
+    skipped: list[str] = []
     with errors_to_messages(), Engine(settings=_settings(db)) as eng:
         for item in items:
             path = Path(item)
@@ -585,14 +586,21 @@ def sources_add(
             else:
                 raise SettingsError(f"{item!r} is neither an http(s) feed URL nor an OPML file")
             for url, title in feeds:
-                if eng.store.add_source(url, title):
+                if not url.lower().startswith(("http://", "https://")):
+                    skipped.append(url)  # (an OPML outline: javascript:, ftp:, a bare name)
+                elif eng.store.add_source(url, title):
                     added += 1
                 else:
                     known += 1
+    for url in skipped:
+        err.print(f"[yellow]skipped[/yellow] {escape(url)}: not an http(s) feed URL")
     out.print(
         f"added {added} source{'s' * (added != 1)}"
         + (f" ({known} already followed)" if known else "")
+        + (f", skipped {len(skipped)}" if skipped else "")
     )
+    if skipped:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 @sources_app.command("list")
