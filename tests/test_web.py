@@ -176,7 +176,7 @@ def test_a_database_failure_is_503_with_what_to_do(
     def gone(*args: Any) -> None:
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(engine.store, "story_rows", gone)
+    monkeypatch.setattr(engine.store, "story_listing", gone)
     failed = request(parade_app, "GET", "/api/stories")
     assert failed.status_code == 503
     assert "server closed the connection" in failed.json()["detail"]

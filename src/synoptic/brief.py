@@ -520,18 +520,49 @@ def _timeline(claims: list[Claim]) -> list[dict[str, Any]]:
 
 
 def story_headline(articles: list[Article]) -> str:
-    """The title that shares most with the other titles (the earliest on a tie)."""
+    """The title that shares most with the other titles (the highest sum of its title terms'
+    Jaccard similarities with theirs; the earliest of those within 1e-9 of it, so that equal
+    titles tie however the sums were rounded)."""
     if not articles:
         return ""
     titles = [set(content_terms(a.title)) for a in articles]
-
-    def centrality(i: int) -> float:
-        return sum(
-            len(titles[i] & t) / (len(titles[i] | t) or 1) for j, t in enumerate(titles) if j != i
+    if len(titles) > HEADLINE_EXACT:  # every pair in Python: 3.6 million for 20,000 articles
+        centrality = _title_centralities(titles)
+    else:
+        centrality = np.array(
+            [
+                sum(len(a & b) / (len(a | b) or 1) for j, b in enumerate(titles) if j != i)
+                for i, a in enumerate(titles)
+            ]
         )
-
-    best = max(range(len(articles)), key=lambda i: (centrality(i), -i))
+    best = int(np.flatnonzero(centrality >= centrality.max() - 1e-9)[0])
     return re.sub(r"\s+", " ", articles[best].title).strip()
+
+
+HEADLINE_EXACT = 64  # stories up to this many articles: every pair of titles in Python
+
+
+def _title_centralities(titles: list[set[str]], block: int = 1024) -> np.ndarray:
+    """Each title's sum of Jaccard similarities with the others, as sparse products (in blocks
+    of rows, so that a story of many thousand articles stays small in memory)."""
+    vocabulary: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    for i, terms in enumerate(titles):
+        for term in terms:
+            rows.append(i)
+            cols.append(vocabulary.setdefault(term, len(vocabulary)))
+    n = len(titles)
+    x = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, max(1, len(vocabulary))))
+    sizes = np.asarray(x.sum(axis=1)).ravel()
+    out = np.zeros(n)
+    for start in range(0, n, block):
+        shared = (x[start : start + block] @ x.T).tocoo()
+        r, c, both = shared.row + start, shared.col, shared.data
+        other = r != c
+        r, c, both = r[other], c[other], both[other]
+        out += np.bincount(r, weights=both / (sizes[r] + sizes[c] - both), minlength=n)
+    return out
 
 
 def check_faithfulness(brief: Brief) -> list[str]:

@@ -198,7 +198,7 @@ def run(
     """Ingest PATHS, then print the brief of every story (the main job)."""
     with errors_to_messages(), Engine(settings=_settings(db)) as eng:
         report = _ingest(eng, paths, quiet=False)
-        for story in eng.stories():
+        for story in eng.story_list():
             print_brief(out, eng.brief(story.id, words=words))
         out.print(report.summary_line())
         raise typer.Exit(EXIT_REJECTED if report.rejected else EXIT_OK)
@@ -249,7 +249,7 @@ def ingest(
 def stories(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
     """List stories, most recently updated first."""
     with errors_to_messages(), Engine(settings=_settings(db)) as eng:
-        items = eng.stories()
+        items = eng.story_list()
         if as_json:
             _print_json([story_json(s) for s in items])
             return
@@ -850,7 +850,7 @@ def eval_faithfulness(
             if paths and db is None:
                 eng.ingest(paths, stdin=_stdin(paths))
             results: list[dict[str, Any]] = []
-            for story in eng.stories():
+            for story in eng.story_list():
                 brief = eng.brief(story.id)
                 problems = check_faithfulness(brief)
                 results.append(

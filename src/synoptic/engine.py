@@ -772,6 +772,22 @@ class Engine:
         """Every story, most recently updated first."""
         return [self.story(row["id"]) for row in self.store.story_rows()]
 
+    def story_list(self) -> list[Story]:
+        """:meth:`stories` without the articles' texts (each ``Article.text`` is empty, and
+        authors, removed parts and extra fields are left out): what a list of stories shows,
+        read at once instead of story by story (a store of 20,000 articles: ~0.5 s against 8 s)."""
+        return [
+            Story(
+                row["id"],
+                story_headline(arts),
+                row["created"],
+                row["updated"],
+                tuple(arts),
+                tuple(groups),
+            )
+            for row, arts, groups in self.store.story_listing()
+        ]
+
     def story_of(self, article_id: str) -> str:
         """The id of the story an article is in."""
         self._load()

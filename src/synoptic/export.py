@@ -36,7 +36,7 @@ def atom_feed(engine: Engine, *, base_url: str = "", limit: int = 100) -> str:
     linking each source article."""
     ET.register_namespace("", ATOM)
     feed = ET.Element("feed", xmlns=ATOM)
-    stories = engine.stories()[:limit]
+    stories = engine.story_list()[:limit]
     ET.SubElement(feed, "id").text = f"urn:synoptic:feed:{base_url or 'local'}"
     ET.SubElement(feed, "title").text = "synoptic stories"
     newest = stories[0].updated.isoformat() if stories else "1970-01-01T00:00:00+00:00"

@@ -695,6 +695,41 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
 
+    def story_listing(
+        self,
+    ) -> list[tuple[dict[str, Any], list[Article], list[SyndicationGroup]]]:
+        """Every story (most recently updated first) with its articles' metadata but not their
+        texts (``Article.text`` is empty), and its syndication groups: what a list of stories
+        shows, read in two queries of one transaction however many stories there are."""
+        listed = [c for c in articles.c if c.name not in ("text", "removed", "extra", "authors")]
+        with self.engine.connect() as conn:
+            heads = conn.execute(
+                select(stories.c.id, stories.c.created, stories.c.updated).order_by(
+                    stories.c.updated.desc(), stories.c.id
+                )
+            ).mappings()
+            rows = conn.execute(
+                select(memberships.c.story_id, syndication.c.group_id, *listed)
+                .join(articles, articles.c.id == memberships.c.article_id)
+                .join(syndication, syndication.c.article_id == memberships.c.article_id)
+                .order_by(articles.c.seq)
+            ).mappings()
+            head_rows = [dict(h) for h in heads]
+            members: dict[str, list[Article]] = {}
+            grouped: dict[str, dict[str, list[Article]]] = {}
+            for r in rows:
+                article = row_article({**r, "text": "", "authors": (), "removed": (), "extra": {}})
+                members.setdefault(r["story_id"], []).append(article)
+                grouped.setdefault(r["story_id"], {}).setdefault(r["group_id"], []).append(article)
+        return [
+            (
+                h | {"created": as_utc(h["created"]), "updated": as_utc(h["updated"])},
+                members.get(h["id"], []),
+                story_groups(grouped.get(h["id"], {})),
+            )
+            for h in head_rows
+        ]
+
     def story_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(

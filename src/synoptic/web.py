@@ -244,7 +244,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         page_no: int,
         per_page: int,
     ) -> dict[str, Any]:
-        stories = engine.stories()
+        stories = engine.story_list()
         if q or entity:
             wanted = set()
             if q:
