@@ -775,7 +775,7 @@ class Engine:
     def story_list(self) -> list[Story]:
         """:meth:`stories` without the articles' texts (each ``Article.text`` is empty, and
         authors, removed parts and extra fields are left out): what a list of stories shows,
-        read at once instead of story by story (a store of 20,000 articles: ~0.5 s against 8 s)."""
+        read at once instead of story by story (docs/architecture.md, "Known limits")."""
         return [
             Story(
                 row["id"],
