@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import heapq
 import math
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -131,6 +132,7 @@ class Engine:
         # ingest or correction since then makes the learned state stale (reloaded)
         self._stamp: tuple[int, int] | None = None
         self._writer_held = False  # this engine holds the store's writer lock
+        self._write_turn = threading.RLock()  # one thread of this process writes at a time
 
     def close(self) -> None:
         if self._workers is not None:
@@ -165,16 +167,19 @@ class Engine:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
-        """The store's writer lock for one write (taken once however deep the calls go)."""
-        if self._writer_held:
-            yield
-            return
-        with self.store.writing():
-            self._writer_held = True
-            try:
+        """One write at a time: this engine's threads take turns (a web server's writes), and
+        so do processes, through the store's writer lock (taken once however deep the calls
+        go)."""
+        with self._write_turn:
+            if self._writer_held:
                 yield
-            finally:
-                self._writer_held = False
+                return
+            with self.store.writing():
+                self._writer_held = True
+                try:
+                    yield
+                finally:
+                    self._writer_held = False
 
     def __enter__(self) -> Engine:
         return self

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import secrets
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -220,16 +219,10 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise HTTPException(400, f"body is not JSON: {exc}") from None
 
-    # Writes run one at a time in a worker thread, not on the event loop: pages and reads
-    # (which only read what is committed) are answered while a long ingest runs.
-    writing = threading.Lock()
-
+    # Writes run in a worker thread, not on the event loop (the engine makes them take
+    # turns): pages and reads (which only read what is committed) are answered meanwhile.
     async def write(call: Callable[..., Any], *args: Any) -> Any:
-        def locked() -> Any:
-            with writing:
-                return call(*args)
-
-        return await run_in_threadpool(locked)
+        return await run_in_threadpool(call, *args)
 
     def page(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
         return templates.TemplateResponse(request, template, context)
