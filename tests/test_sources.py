@@ -353,6 +353,46 @@ def test_ingest_a_url_and_a_warc(site: Site, engine: Engine, tmp_path: Path) -> 
     ]
 
 
+def test_a_warc_record_with_a_wrong_length_is_said_once_not_on_stderr(
+    engine: Engine,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """warcio wrote "WARNING: Record not followed by newline ..." to stderr itself, through the
+    progress bar, once per record; now the count is a warning naming the file."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=False)
+    for url, title, text in (
+        ("https://example.org/chile", "Strong earthquake strikes southern Chile", QUAKE_A),
+        ("https://example.org/japan", "Deadly quake hits Japan's Noto peninsula", QUAKE_B),
+    ):
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(
+            writer.create_warc_record(
+                url, "response", payload=io.BytesIO(page(title, text)), http_headers=headers
+            )
+        )
+    data = buffer.getvalue()
+    length = data.index(b"Content-Length: ") + len(b"Content-Length: ")
+    end = data.index(b"\r\n", length)
+    wrong = str(int(data[length:end]) - 7).encode()  # the first record's last 7 bytes left over
+    path = tmp_path / "cut.warc"
+    path.write_bytes(data[:length] + wrong + data[end:])
+    capfd.readouterr()
+    with caplog.at_level("WARNING"):
+        report = engine.ingest([path])
+    assert len(report.new) == 2, report.rejected
+    assert "Record not followed" not in capfd.readouterr().err
+    assert [r.getMessage() for r in caplog.records if "Content-Length" in r.getMessage()] == [
+        f"{path}: 1 record(s) not followed by a blank line, so their Content-Length is likely "
+        "wrong: their text may be cut short or run into the next record"
+    ]
+
+
 def test_stop_takes_effect_after_the_article_in_hand(site: Site, db_url: str) -> None:
     from synoptic.fetch import FetchOptions
     from synoptic.sources import Watcher

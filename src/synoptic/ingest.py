@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ SIDECAR = ".meta.json"
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
 Item = Document | Rejection
+log = logging.getLogger(__name__)
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -211,9 +213,14 @@ class Reader:
 
         origin = str(path)
         found = 0
+        records = None
         try:
             with path.open("rb") as handle:
-                for number, record in enumerate(ArchiveIterator(handle), start=1):
+                records = ArchiveIterator(handle)
+                # warcio writes its own warning about such records to stderr, one per record,
+                # in the middle of a progress bar: counted and said once below instead
+                records.INC_RECORD = ""
+                for number, record in enumerate(records, start=1):
                     if record.rec_type != "response" or record.http_headers is None:
                         continue
                     uri = record.rec_headers.get_header("WARC-Target-URI") or ""
@@ -249,6 +256,14 @@ class Reader:
                 f"{type(exc).__name__}: {exc}",
             )
             return
+        finally:
+            if records is not None and records.err_count:
+                log.warning(
+                    "%s: %d record(s) not followed by a blank line, so their Content-Length "
+                    "is likely wrong: their text may be cut short or run into the next record",
+                    origin,
+                    records.err_count,
+                )
         if not found:
             yield Rejection(origin, "the WARC file holds no HTML response records")
 
