@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from synoptic import Engine, brief_of
@@ -17,6 +18,7 @@ from synoptic.brief import BriefWriter, check_faithfulness
 from synoptic.cli import app
 from synoptic.engine import syndication_groups
 from synoptic.model import Article, SyndicationGroup, article_id
+from synoptic.settings import Settings
 
 FLOOD_A = """Floods force thousands from homes in northern Italy
 
@@ -70,6 +72,108 @@ def test_a_wire_copy_and_its_republication_are_one_report() -> None:
     assert all(c.independent_reports == 1 for c in brief.claims)
 
 
+def test_copies_of_a_wire_text_are_compared_once_per_distinct_sentence() -> None:
+    """A wire text republished by a dozen outlets (some adding a paragraph of their own): the
+    similarity matrix is distinct sentence x distinct sentence (it was every sentence of every
+    copy squared: minutes and gigabytes for a story of a few hundred copies), and each
+    sentence's features are the ones that comparing every sentence with every other gives."""
+    from synoptic.brief import _Distinct
+
+    copies = [
+        art(
+            FLOOD_A
+            + (
+                "\nOur readers in Bologna reported the main road south closed for the day.\n"
+                * (n % 3 == 0)
+            ),
+            f"https://outlet{n}.example/floods",
+        )
+        for n in range(12)
+    ]
+    independent = art(FLOOD_B, "https://b.example/2")
+    settings = Settings()
+    unique, groups = syndication_groups([*copies, independent], settings)
+    assert len(unique) == 13 and len(groups) == 2
+    writer = BriefWriter.from_settings(settings)
+    group_of = {aid: g.id for g in groups for aid in g.article_ids}
+    units = writer._units(unique, group_of, {a.id: [] for a in unique})
+    distinct, sim, claims = writer._align(units)
+    assert sim.shape == (len(distinct.first), len(distinct.first))
+    assert len(distinct.first) < len(units) / 4
+    features = writer._features(units, distinct, sim, claims)
+
+    every = _Distinct(
+        list(range(len(units))),
+        np.arange(len(units)),
+        np.ones(len(units)),
+        [u.article.id for u in units],
+    )
+    full = writer._similarity(units, every)
+    assert np.allclose(features, writer._features(units, every, full, claims))
+
+    brief = writer.write(unique, groups)
+    rivers = next(c for c in brief.claims if "Rivers burst" in c.text)
+    assert rivers.status == "agreed" and rivers.independent_reports == 2
+    assert set(rivers.article_ids) == {a.id for a in unique}
+    road = next(c for c in brief.claims if "main road south" in c.text)
+    assert road.status == "single" and len(road.article_ids) == 4
+
+
+def test_a_large_story_is_briefed_from_its_earliest_and_latest_reports() -> None:
+    """Past ``max_articles`` a brief reads one article per independent report (the first and
+    the last reports, half each), says so, and lists what it did not read; a story within
+    the limit is read whole (its copies too)."""
+    from synoptic.render import brief_json, brief_markdown
+
+    reports = [
+        art(FLOOD_A.replace("Tuesday", f"day {n}"), f"https://outlet{n}.example/floods")
+        for n in range(6)
+    ]
+    copies = [art(FLOOD_B, f"https://paper{n}.example/floods") for n in range(3)]
+    articles = [*reports[:3], *copies, *reports[3:]]
+    groups = [SyndicationGroup(f"g{n}", (a.id,)) for n, a in enumerate(reports[:3])]
+    groups.append(SyndicationGroup("wire", tuple(a.id for a in copies)))
+    groups += [SyndicationGroup(f"g{n}", (a.id,)) for n, a in enumerate(reports[3:], start=3)]
+
+    brief = BriefWriter(max_articles=4).write(articles, groups)
+    read = [a.id for a in reports[:2]] + [a.id for a in reports[4:]]
+    assert set(brief.unread) == {a.id for a in articles} - set(read)
+    assert {i for c in brief.claims for i in c.article_ids} <= set(read)
+    assert [f["group"] for f in brief.framing] == ["g0", "g1", "g4", "g5"]
+    assert len(brief.articles) == 9 and brief.independent_reports == 7
+    assert brief_json(brief)["unread_article_ids"] == list(brief.unread)
+    assert "briefed from 4 of its 9 articles" in brief_markdown(brief)
+
+    whole = BriefWriter(max_articles=9).write(articles, groups)
+    assert whole.unread == () and "briefed from" not in brief_markdown(whole)
+    assert {i for c in whole.claims for i in c.article_ids} == {a.id for a in articles}
+    # fewer reports than the limit: each report once, then copies in the story's order
+    few = BriefWriter(max_articles=8).write(articles, groups)
+    assert set(few.unread) == {copies[2].id}
+
+
+def test_briefs_are_kept_for_the_same_articles_and_written_anew_when_they_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import synoptic.brief as brief_module
+
+    writer = BriefWriter(recognizer=RuleRecognizer())
+    a, b = art(FLOOD_A, "https://a.example/1"), art(FLOOD_B, "https://b.example/2")
+    groups = [SyndicationGroup("a", (a.id,)), SyndicationGroup("b", (b.id,))]
+    first = writer.write([a, b], groups, story_id="s")
+    assert writer.write([a, b], groups, story_id="s") is first
+    assert writer.write([a, b], groups, story_id="s", words=20) is not first
+    one = writer.write([a], groups[:1], story_id="s")
+    assert one is not first and len(one.articles) == 1
+    merged = [SyndicationGroup("a", (a.id, b.id))]
+    assert writer.write([a, b], merged, story_id="s").independent_reports == 1
+    # the briefs kept hold a bounded number of articles: the oldest go first
+    monkeypatch.setattr(brief_module, "CACHED_ARTICLES", 3)
+    writer.write([b], groups[1:], story_id="t")
+    assert writer.write([a, b], groups, story_id="s") is not first
+    assert writer._cached_articles <= 3
+
+
 def test_quotes_keep_their_speaker() -> None:
     brief = brief_of([art(FLOOD_A, "https://a.example/1"), art(FLOOD_B, "https://b.example/2")])
     quoted = next(c for c in brief.claims if "never seen water" in c.text)
@@ -119,6 +223,33 @@ def test_entity_variants_and_short_forms_merge() -> None:
     assert by_variant["Aleksandar Vučić"] is by_variant["Vucic"]
     assert by_variant["Kim"] is by_variant["Kim Jong Un"]
     assert by_variant["Kim Jong Un"].kind == "person"
+
+
+def test_an_entitys_type_does_not_depend_on_the_hash_seed() -> None:
+    """Two types with equal votes: the type went to whichever variant a set yielded first,
+    so the same brief named "Gordon Whiteside" a person in one process and a place in the
+    next."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from synoptic.analyze import Mention, merge_entities\n"
+        "m = [('a', Mention('Gordon Whiteside', 'person', 0, 1))] * 2 + "
+        "[('b', Mention('Gordon Whiteside', 'place', 0, 1)), ('c', Mention('Gordon', 'place', 0, 1))]\n"
+        "print([(e.name, e.kind) for e in merge_entities(m)])"
+    )
+    kinds = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (0, 2)  # (before the fix: person under seed 0, place under 2)
+    }
+    assert kinds == {"[('Gordon Whiteside', 'person')]\n"}
 
 
 def test_an_abbreviated_title_types_the_name_after_it_and_a_sentence_end_closes_a_name() -> None:

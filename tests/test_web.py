@@ -108,6 +108,18 @@ def test_story_page_shows_reports_side_by_side(parade_app) -> None:
     assert entity.status_code == 200 and f"/stories/{story_id}" in entity.text
 
 
+def test_a_large_storys_page_says_what_its_brief_read(parade_app, engine: Engine) -> None:
+    """Past the writer's max_articles the brief reads one article per report (here: the
+    latest of the two); the page shows a column for the reports it read and says so."""
+    story_id = request(parade_app, "GET", "/api/stories").json()["stories"][0]["id"]
+    engine.writer.max_articles = 1
+    html = request(parade_app, "GET", f"/stories/{story_id}").text
+    assert html.count('class="report-column"') == 1
+    assert "briefed from 1 of its 3 articles" in html
+    brief = request(parade_app, "GET", f"/api/stories/{story_id}").json()
+    assert len(brief["unread_article_ids"]) == 2 and brief["n_articles"] == 3
+
+
 def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:
     app = create_app(engine)
     body = [

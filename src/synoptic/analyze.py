@@ -389,7 +389,8 @@ def merge_entities(found: list[tuple[str, Mention]]) -> list[Entity]:
         votes: Counter[str] = Counter()
         for v in e.variants:
             votes.update(kinds[v])
-        typed = [k for k, _ in votes.most_common() if k != "other"]
+        # a tie goes to the first type by name, not to the (hash-seeded) order of the variants
+        typed = sorted((k for k in votes if k != "other"), key=lambda k: (-votes[k], k))
         e.kind = typed[0] if typed else "other"
         full = [
             v for v in e.variants if len(tokens_of[v]) == max(len(tokens_of[x]) for x in e.variants)

@@ -13,10 +13,12 @@ story, how early it comes, how long it is, how much it shares with the headlines
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -47,6 +49,11 @@ from synoptic.settings import Settings
 from synoptic.text import Sentence, SentenceSplitter, content_terms, number_value, words
 
 MIN_SENTENCE_WORDS = 6
+# A brief reads at most this many of a story's articles (see BriefWriter._to_read): a brief
+# of 60 long articles takes seconds on one core, and its matrices grow with the square
+MAX_ARTICLES = 60
+# The briefs kept for re-use hold at most this many articles (their texts: ~100 MB)
+CACHED_ARTICLES = 20_000
 ALIGN_THRESHOLD = 0.42
 EMBED_ALIGN_THRESHOLD = 0.8  # cosine of two sentences' embeddings that says they state one thing
 # share of a sentence's content words already in the summary that makes it redundant
@@ -80,6 +87,34 @@ class _Unit:
     clauses: tuple[frozenset[str], ...]
     index: int  # sentence number in its article
     speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class _Distinct:
+    """A story's sentences by text: ``first`` the first unit of each distinct text, ``key``
+    each unit's distinct text, ``counts`` how many units have it, ``only_in`` the one
+    article that has it (None when several do)."""
+
+    first: list[int]
+    key: np.ndarray
+    counts: np.ndarray
+    only_in: list[str | None]
+
+    @classmethod
+    def of(cls, units: list[_Unit]) -> _Distinct:
+        index: dict[str, int] = {}
+        first: list[int] = []
+        only_in: list[str | None] = []
+        key = np.empty(len(units), dtype=np.intp)
+        for i, u in enumerate(units):
+            d = index.setdefault(u.sentence.text, len(first))
+            if d == len(first):
+                first.append(i)
+                only_in.append(u.article.id)
+            elif only_in[d] != u.article.id:
+                only_in[d] = None
+            key[i] = d
+        return cls(first, key, np.bincount(key, minlength=len(first)).astype(float), only_in)
 
 
 _CLAUSE_BREAK = re.compile(r",\s+|\s+[–—-]\s+|;\s+|:\s+")
@@ -117,12 +152,37 @@ def quantities(text: str) -> dict[str, set[str]]:
     return found
 
 
-def _conflict(a: str, b: str) -> dict[str, set[str]] | None:
-    qa, qb = quantities(a), quantities(b)
-    for unit in qa.keys() & qb.keys():
+def _conflict(qa: dict[str, set[str]], qb: dict[str, set[str]]) -> dict[str, set[str]] | None:
+    """The first noun (in sorted order) that two sentences' :func:`quantities` count with no
+    value in common, with both sides' values."""
+    for unit in sorted(qa.keys() & qb.keys()):
         if qa[unit].isdisjoint(qb[unit]):
             return {unit: qa[unit] | qb[unit]}
     return None
+
+
+def _conflicting_values(group: list[_Unit]) -> dict[str, list[str]]:
+    """The figures that a claim's sentences give differently, each with the articles that give
+    it. Each distinct sentence's quantities are read once, and sentences are compared as
+    distinct texts (a wire sentence repeated by 300 articles is one text): a big story's claims
+    were quadratic in their sentences, each pair re-reading both."""
+    articles_of: dict[str, set[str]] = {}
+    for u in group:
+        articles_of.setdefault(u.sentence.text, set()).add(u.article.id)
+    found_in = {text: quantities(text) for text in articles_of}
+    figures = {text: set().union(*q.values()) for text, q in found_in.items()}
+    values: dict[str, list[str]] = {}
+    texts = sorted(articles_of)
+    for n, a in enumerate(texts):
+        for b in texts[n + 1 :]:
+            if len(articles_of[a] | articles_of[b]) < 2:
+                continue  # two sentences of one article
+            found = _conflict(found_in[a], found_in[b])
+            for value in sorted(set().union(*found.values())) if found else ():
+                values[value] = sorted(
+                    set().union(*(ids for t, ids in articles_of.items() if value in figures[t]))
+                )
+    return values
 
 
 @dataclass(frozen=True)
@@ -180,8 +240,13 @@ class BriefWriter:
         sentence_model: str = "",
         encoder: SentenceEncoder | None = None,
         model: SentenceModel | None = None,
+        max_articles: int = MAX_ARTICLES,
     ) -> None:
         self.words = words
+        self.max_articles = max_articles
+        self._cache: OrderedDict[tuple[Any, ...], Brief] = OrderedDict()
+        self._cached_articles = 0
+        self._cache_lock = threading.Lock()  # (the web app writes briefs from worker threads)
         self._model = model
         self.sentence_model = sentence_model
         self._encoder = encoder
@@ -221,14 +286,49 @@ class BriefWriter:
         story_id: str | None = None,
         words: int | None = None,
     ) -> Brief:
+        """The brief of these articles. The briefs written last are kept (up to
+        :data:`CACHED_ARTICLES` articles among them) and given again for the same articles,
+        groups and length: a feed reader's poll or a page reload costs nothing, a story that
+        gained or lost an article is written anew."""
         budget = words or self.words
+        key = (
+            story_id,
+            budget,
+            self.max_articles,
+            tuple(a.id for a in articles),
+            tuple((g.id, g.article_ids, g.wire) for g in groups),
+        )
+        with self._cache_lock:
+            if (kept := self._cache.get(key)) is not None:
+                self._cache.move_to_end(key)
+                return kept
+        brief = self._write(articles, groups, story_id, budget)
+        with self._cache_lock:
+            if key not in self._cache:
+                self._cache[key] = brief
+                self._cached_articles += len(articles)
+            while self._cached_articles > CACHED_ARTICLES and len(self._cache) > 1:
+                _, old = self._cache.popitem(last=False)
+                self._cached_articles -= len(old.articles)
+        return brief
+
+    def _write(
+        self,
+        articles: list[Article],
+        groups: list[SyndicationGroup],
+        story_id: str | None,
+        budget: int,
+    ) -> Brief:
         group_of = {aid: g.id for g in groups for aid in g.article_ids}
-        mentions = self._mentions(articles)
-        units = self._units(articles, group_of, mentions)
+        read = self._to_read(articles, groups)
+        read_ids = {a.id for a in read}
+        mentions = self._mentions(read)
+        units = self._units(read, group_of, mentions)
         claims = self._claims(units)
         summary = self._summary(claims, budget)
         headline = story_headline(articles)
         ordered = [c for _, _, c in sorted(claims, key=lambda c: (-c[2].independent_reports, c[0]))]
+        framed = [g for g in groups if read_ids.intersection(g.article_ids)]
         return Brief(
             story_id=story_id,
             headline=headline,
@@ -238,9 +338,39 @@ class BriefWriter:
             groups=tuple(groups),
             entities=tuple(self._entities(mentions)),
             timeline=tuple(_timeline(ordered)),
-            framing=tuple(self._framing(articles, groups, ordered, units)),
+            framing=tuple(self._framing(read, framed, ordered, units)),
             entity_recognizer=self.recognizer.name,
+            unread=tuple(a.id for a in articles if a.id not in read_ids),
         )
+
+    def _to_read(self, articles: list[Article], groups: list[SyndicationGroup]) -> list[Article]:
+        """The articles a brief reads: all of them up to :attr:`max_articles`; past that, one
+        article per independent report (the first and the last reports of the story, half
+        each, when they are more), then further copies, in the story's order. Reading is what
+        a brief costs (sentence splitting, names, every sentence against every other), so a
+        story of five hundred reports is briefed from a bounded sample of them."""
+        if len(articles) <= self.max_articles:
+            return articles
+        by_id = {a.id: a for a in articles}
+        firsts = [
+            next(by_id[i] for i in g.article_ids if i in by_id)
+            for g in groups
+            if any(i in by_id for i in g.article_ids)
+        ]
+        grouped = {i for g in groups for i in g.article_ids}
+        firsts += [a for a in articles if a.id not in grouped]  # (each is a report of its own)
+        if len(firsts) > self.max_articles:
+            order = {a.id: n for n, a in enumerate(articles)}
+            firsts.sort(key=lambda a: order[a.id])
+            early = self.max_articles // 2
+            firsts = firsts[:early] + firsts[len(firsts) - (self.max_articles - early) :]
+        chosen = {a.id for a in firsts}
+        chosen.update(
+            itertools.islice(
+                (a.id for a in articles if a.id not in chosen), self.max_articles - len(chosen)
+            )
+        )
+        return [a for a in articles if a.id in chosen]
 
     def _mentions(self, articles: list[Article]) -> dict[str, list[Mention]]:
         """Names in each article, recognised once; offsets are into ``article.text`` (the
@@ -294,12 +424,10 @@ class BriefWriter:
         mentions: dict[str, list[Mention]],
     ) -> list[_Unit]:
         units: list[_Unit] = []
-        for article in articles:
-            sentences = [
-                s
-                for s in self.splitter.split(article.text)
-                if len(s.text.split()) >= MIN_SENTENCE_WORDS
-            ]
+        read: dict[str, tuple[frozenset[str], tuple[frozenset[str], ...]]] = {}  # copies: once
+        split = self.splitter.split_many(a.text for a in articles)
+        for article, every in zip(articles, split, strict=True):
+            sentences = [s for s in every if len(s.text.split()) >= MIN_SENTENCE_WORDS]
             persons = [m for m in mentions[article.id] if m.kind == "person" and m.start >= 0]
             people: list[str] = []
             for i, sentence in enumerate(sentences):
@@ -307,14 +435,20 @@ class BriefWriter:
                 people.extend(m.text for m in persons if sentence.start <= m.start < sentence.end)
                 if speaker:
                     people.append(speaker)  # "..., he said" in the next sentence means this speaker
+                if sentence.text not in read:
+                    read[sentence.text] = (
+                        frozenset(content_terms(sentence.text)),
+                        clauses(sentence.text),
+                    )
+                terms, parts = read[sentence.text]
                 units.append(
                     _Unit(
                         article,
                         group_of.get(article.id, article.id),
                         sentence,
                         i / max(1, len(sentences) - 1),
-                        frozenset(content_terms(sentence.text)),
-                        clauses(sentence.text),
+                        terms,
+                        parts,
                         i,
                         speaker,
                     )
@@ -336,32 +470,42 @@ class BriefWriter:
         matrix = sparse.diags(1.0 / norms) @ matrix
         return np.asarray((matrix @ matrix.T).toarray())
 
-    def _similarity(self, units: list[_Unit]) -> np.ndarray:
-        """Sentence x sentence: the larger of whole-sentence cosine and best clause-pair cosine
-        (a long sentence often restates another's main clause and adds its own)."""
-        df: Counter[str] = Counter(t for u in units for t in u.terms)
+    def _similarity(self, units: list[_Unit], distinct: _Distinct) -> np.ndarray:
+        """Distinct sentence x distinct sentence: the larger of whole-sentence cosine and best
+        clause-pair cosine (a long sentence often restates another's main clause and adds its
+        own). The idf counts every sentence of every article, copies included, so each entry
+        is what the two sentences' own cosine would be among all of them."""
+        reps = [units[i] for i in distinct.first]
+        df: Counter[str] = Counter()
+        for u, copies in zip(reps, distinct.counts.tolist(), strict=True):
+            for t in u.terms:
+                df[t] += copies
         n = len(units)
-        sim = self._cosine([u.terms for u in units], df, n)
-        flat = [c for u in units for c in u.clauses]
+        sim = self._cosine([u.terms for u in reps], df, n)
+        flat = [c for u in reps for c in u.clauses]
         if flat:
-            owners = np.array([i for i, u in enumerate(units) for _ in u.clauses])
+            owners = np.array([i for i, u in enumerate(reps) for _ in u.clauses])
             clause_sim = self._cosine(flat, df, n)
             best = np.zeros_like(sim)
             np.maximum.at(best, (owners[:, None], owners[None, :]), clause_sim)
             sim = np.maximum(sim, best)
         return sim
 
-    def _align(self, units: list[_Unit]) -> tuple[np.ndarray, list[list[int]]]:
-        """Sentence similarities, and the sentences grouped into claims: sentences of different
-        articles at least :data:`ALIGN_THRESHOLD` alike in words, or (with a sentence model
-        installed) whose embeddings are at least :data:`EMBED_ALIGN_THRESHOLD` alike, state the
-        same claim (transitively)."""
-        sim = self._similarity(units)
+    def _align(self, units: list[_Unit]) -> tuple[_Distinct, np.ndarray, list[list[int]]]:
+        """The story's distinct sentences, their similarities, and every sentence grouped into
+        claims: sentences of different articles at least :data:`ALIGN_THRESHOLD` alike in
+        words, or (with a sentence model installed) whose embeddings are at least
+        :data:`EMBED_ALIGN_THRESHOLD` alike, state the same claim (transitively); so do the
+        copies of one sentence. Similarities are computed once per distinct sentence: a wire
+        text republished by a hundred outlets is compared once, not a hundred times over (the
+        matrix was every sentence of every copy squared)."""
+        distinct = _Distinct.of(units)
+        sim = self._similarity(units, distinct)
         same = sim >= ALIGN_THRESHOLD
         if self.encoder is not None:
-            vectors = self.encoder.encode([u.sentence.text for u in units])
+            vectors = self.encoder.encode([units[i].sentence.text for i in distinct.first])
             same |= (vectors @ vectors.T) >= EMBED_ALIGN_THRESHOLD
-        parent = list(range(len(units)))
+        parent = list(range(len(distinct.first)))
 
         def find(i: int) -> int:
             while parent[i] != i:
@@ -369,30 +513,37 @@ class BriefWriter:
                 i = parent[i]
             return i
 
+        only = distinct.only_in
         for i, j in zip(*np.nonzero(np.triu(same, k=1)), strict=True):
-            if units[i].article.id != units[j].article.id:
+            if only[i] is None or only[i] != only[j]:  # found in two articles between them
                 parent[find(int(i))] = find(int(j))
         members: dict[int, list[int]] = {}
-        for i in range(len(units)):
-            members.setdefault(find(i), []).append(i)
-        return sim, list(members.values())
+        for i, d in enumerate(distinct.key.tolist()):
+            members.setdefault(find(d), []).append(i)
+        return distinct, sim, list(members.values())
 
     @staticmethod
-    def _features(units: list[_Unit], sim: np.ndarray, claims: list[list[int]]) -> np.ndarray:
-        """One row of :data:`SENTENCE_FEATURES` per sentence."""
+    def _features(
+        units: list[_Unit], distinct: _Distinct, sim: np.ndarray, claims: list[list[int]]
+    ) -> np.ndarray:
+        """One row of :data:`SENTENCE_FEATURES` per sentence (copies included: each as if
+        compared with every other sentence of every article)."""
         n = len(units)
+        key = distinct.key
         reports = np.zeros(n)
         for idx in claims:
             reports[idx] = len({units[i].group for i in idx})
         n_reports = len({u.group for u in units})
-        degree = sim.sum(axis=1)
+        degree = (sim @ distinct.counts)[key]
         centrality = degree / (degree.max() or 1.0)
         article_ids = list(dict.fromkeys(u.article.id for u in units))
         column = {a: k for k, a in enumerate(article_ids)}
         owner = np.array([column[u.article.id] for u in units])
-        best = np.stack([sim[:, owner == k].max(axis=1) for k in range(len(article_ids))], axis=1)
-        own = best[np.arange(n), owner]
-        other = (best.sum(axis=1) - own) / max(1, len(article_ids) - 1)
+        # the best match in each article of each distinct sentence, then per sentence
+        in_article = [np.unique(key[owner == k]) for k in range(len(article_ids))]
+        best = np.stack([sim[:, keys].max(axis=1) for keys in in_article], axis=1)
+        own = best[key, owner]
+        other = (best.sum(axis=1)[key] - own) / max(1, len(article_ids) - 1)
         vocabulary: dict[str, set[str]] = {a: set() for a in article_ids}
         for u in units:
             vocabulary[u.article.id] |= u.terms
@@ -431,36 +582,25 @@ class BriefWriter:
         units = self._units(articles, group_of, {a.id: [] for a in articles})
         if not units:
             return [], np.zeros((0, len(SENTENCE_FEATURES)))
-        sim, claims = self._align(units)
-        return [u.sentence.text for u in units], self._features(units, sim, claims)
+        distinct, sim, claims = self._align(units)
+        return [u.sentence.text for u in units], self._features(units, distinct, sim, claims)
 
     def _claims(self, units: list[_Unit]) -> list[tuple[float, float, Claim]]:
         """Claims with their position (0 = lead) and importance (the learned score of their
         best sentence, which also represents them)."""
         if not units:
             return []
-        sim, members = self._align(units)
-        score = self.model.score(self._features(units, sim, members))
+        distinct, sim, members = self._align(units)
+        score = self.model.score(self._features(units, distinct, sim, members))
         claims: list[tuple[float, float, Claim]] = []
         for idx in members:
             group_units = [units[i] for i in idx]
             reports = {u.group for u in group_units}
             rep = max(idx, key=lambda i: (score[i], -units[i].position))
             status: ClaimStatus = "agreed" if len(reports) >= 2 else "single"
-            values: dict[str, list[str]] = {}
-            for a in group_units:
-                for b in group_units:
-                    if a.article.id < b.article.id and (
-                        found := _conflict(a.sentence.text, b.sentence.text)
-                    ):
-                        status = "conflict"
-                        for value in sorted(set().union(*found.values())):
-                            ids = [
-                                u.article.id
-                                for u in group_units
-                                if value in set().union(*quantities(u.sentence.text).values())
-                            ]
-                            values[value] = sorted(set(ids))
+            values = _conflicting_values(group_units)
+            if values:
+                status = "conflict"
             text = units[rep].sentence.text
             citations = tuple(
                 Citation(u.article.id, u.sentence.start, u.sentence.end, u.sentence.text == text)

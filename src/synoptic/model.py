@@ -214,6 +214,9 @@ class Brief:
     framing: tuple[dict[str, Any], ...] = ()
     version: int | None = None
     entity_recognizer: str = ""
+    # articles of a large story the brief did not read (BriefWriter._to_read): its claims,
+    # names and framing come from the others
+    unread: tuple[str, ...] = ()
 
     @property
     def independent_reports(self) -> int:

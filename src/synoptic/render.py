@@ -170,6 +170,7 @@ def brief_json(brief: Brief) -> dict[str, Any]:
         "timeline": list(brief.timeline),
         "framing": list(brief.framing),
         "version": brief.version,
+        "unread_article_ids": list(brief.unread),
     }
 
 
@@ -191,7 +192,19 @@ def _sources(brief: Brief, article_ids: list[str] | tuple[str, ...]) -> str:
 
 def _reports_line(brief: Brief) -> str:
     n, k = len(brief.articles), brief.independent_reports
-    return f"{n} article{'s' * (n != 1)}, {k} independent report{'s' * (k != 1)}"
+    line = f"{n} article{'s' * (n != 1)}, {k} independent report{'s' * (k != 1)}"
+    return line + (f"; {read_line(brief)}" if brief.unread else "")
+
+
+def read_line(brief: Brief) -> str:
+    """What a large story's brief was written from (empty when it read every article)."""
+    if not brief.unread:
+        return ""
+    return (
+        f"briefed from {len(brief.articles) - len(brief.unread)} of its {len(brief.articles)} "
+        "articles: each independent report once (the earliest and the latest when they are "
+        "more), then further copies"
+    )
 
 
 def brief_markdown(brief: Brief) -> str:

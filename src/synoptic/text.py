@@ -150,11 +150,22 @@ class SentenceSplitter:
         self._segmenter = pysbd.Segmenter(language=language, clean=False)
 
     def split(self, text: str) -> list[Sentence]:
+        return self.split_many([text])[0]
+
+    def split_many(self, texts: Iterable[str]) -> list[list[Sentence]]:
+        """:meth:`split` of each text, segmenting a paragraph that recurs among them (wire
+        copies of one text) once: pysbd takes ~10 ms for a long paragraph."""
+        segmented: dict[str, list[str]] = {}
+        return [self._split(text, segmented) for text in texts]
+
+    def _split(self, text: str, segmented: dict[str, list[str]]) -> list[Sentence]:
         sentences: list[Sentence] = []
         offset = 0
         for index, paragraph in enumerate(text.split("\n\n")):
             cursor = 0
-            for piece in self._segmenter.segment(paragraph) if paragraph.strip() else []:
+            if paragraph.strip() and paragraph not in segmented:
+                segmented[paragraph] = self._segmenter.segment(paragraph)
+            for piece in segmented.get(paragraph, ()):
                 piece = piece.strip()
                 if not piece:
                     continue

@@ -31,7 +31,14 @@ from synoptic.errors import NotFound, SettingsError, SynopticError
 from synoptic.export import atom_feed
 from synoptic.ingest import json_document
 from synoptic.model import Brief, Story
-from synoptic.render import STATUS_LABEL, article_json, brief_json, story_json, why_json
+from synoptic.render import (
+    STATUS_LABEL,
+    article_json,
+    brief_json,
+    read_line,
+    story_json,
+    why_json,
+)
 from synoptic.store import store_failure
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
@@ -64,8 +71,11 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
     by_id = {a.id: a for a in brief.articles}
     numbers = {a.id: i + 1 for i, a in enumerate(brief.articles)}
     columns = []
+    unread = set(brief.unread)
     for group in brief.groups:
         members = [by_id[i] for i in group.article_ids if i in by_id]
+        if all(a.id in unread for a in members):
+            continue  # a report the brief did not read (a large story): no column of claims
         columns.append(
             {
                 "group": group.id,
@@ -119,6 +129,7 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
         summary.append(s | {"label": STATUS_LABEL[s["status"]], "sources": sources})
     return {
         "story": data,
+        "read_line": read_line(brief),
         "columns": columns,
         "rows": rows,
         "summary": summary,
