@@ -190,6 +190,26 @@ def test_why_gives_the_runner_up_probability_of_a_join(db_url: str, tmp_path: Pa
     assert "runner_up_score" not in text  # shown by the runner-up, not among the features
 
 
+def test_why_reads_each_runner_up_story_once(db_url: str, tmp_path: Path) -> None:
+    """It read the whole runner-up story again for every article naming it: 2.9 s for a
+    story of 336 articles with 12 runner-ups on a 20,000-article store."""
+    from synoptic.render import why_json
+
+    docs = tmp_path / "docs"
+    with Engine(db_url) as eng:
+        for name, text in (("b", QUAKE_B), ("a", QUAKE_A), ("c", QUAKE_A2)):
+            eng.ingest([write(docs, f"{name}.txt", text)])
+        chile = next(s for s in eng.stories() if len(s.articles) == 2)
+        runners = [m.runner_up for m in eng.memberships(chile.id)]
+        assert len(runners) == 2 and runners[0] == runners[1] is not None
+        read: list[str] = []
+        story = eng.story
+        eng.story = lambda story_id: read.append(story_id) or story(story_id)  # type: ignore[method-assign]
+        rows = why_json(eng, chile.id)["articles"]
+    assert [r["runner_up"]["recorded"] for r in rows] == runners
+    assert read == [chile.id, runners[0]]
+
+
 def test_clusterer_estimator_shape() -> None:
     import pytest
 

@@ -78,16 +78,21 @@ def why_json(engine: Engine, story_id: str) -> dict[str, Any]:
     the time, which a merge may since have taken into another story)."""
     story = engine.story(story_id)
     memberships = {m.article_id: m for m in engine.memberships(story.id)}
+    runners: dict[str, dict[str, str | None]] = {}  # each runner-up story read once
+
+    def runner_up(recorded: str) -> dict[str, str | None]:
+        if recorded not in runners:
+            try:
+                now = engine.story(recorded)
+                runners[recorded] = {"id": now.id, "headline": now.headline}
+            except NotFound:
+                runners[recorded] = {"id": recorded, "headline": None}
+        return runners[recorded] | {"recorded": recorded}
+
     rows: list[dict[str, Any]] = []
     for a in story.articles:
         m = memberships[a.id]
-        runner: dict[str, str | None] | None = None
-        if m.runner_up:
-            try:
-                now = engine.story(m.runner_up)
-                runner = {"id": now.id, "headline": now.headline, "recorded": m.runner_up}
-            except NotFound:
-                runner = {"id": m.runner_up, "headline": None, "recorded": m.runner_up}
+        runner = runner_up(m.runner_up) if m.runner_up else None
         row = {"article": article_json(a), "score": m.score, "parts": m.parts, "runner_up": runner}
         rows.append(row | {"reason": why_reason(row, story.id)})
     return {"id": story.id, "headline": story.headline, "articles": rows}
