@@ -106,7 +106,7 @@ def test_copies_of_a_wire_text_are_compared_once_per_distinct_sentence() -> None
         list(range(len(units))),
         np.arange(len(units)),
         np.ones(len(units)),
-        [u.article.id for u in units],
+        [{u.article.id} for u in units],
     )
     full = writer._similarity(units, every)
     assert np.allclose(features, writer._features(units, every, full, claims))
@@ -119,11 +119,39 @@ def test_copies_of_a_wire_text_are_compared_once_per_distinct_sentence() -> None
     assert road.status == "single" and len(road.article_ids) == 4
 
 
+def test_a_claim_has_at_most_one_sentence_of_each_article() -> None:
+    """A sentence that restates two of another article's sentences at once aligns with the
+    one it is most like: chains of alike sentences made one "claim" of hundreds of different
+    sentences in a big story."""
+    a = art(
+        "Floods in northern Italy\n\n"
+        "Heavy rain flooded towns across the Emilia-Romagna region on Tuesday, forcing "
+        "thousands of people from their homes.\n\n"
+        "Rivers burst their banks in Ravenna and Forli after two days of storms, and schools "
+        "were closed across the region.",
+        "https://a.example/1",
+    )
+    b = art(
+        "Italy floods\n\n"
+        "Heavy rain flooded towns across the Emilia-Romagna region on Tuesday, and rivers "
+        "burst their banks in Ravenna and Forli after two days of storms.",
+        "https://b.example/2",
+    )
+    brief = brief_of([a, b])
+    for claim in brief.claims:
+        cited = [c.article_id for c in claim.citations]
+        assert len(cited) == len(set(cited)), claim.text
+    assert sorted(c.status for c in brief.claims) == ["agreed", "single"]
+    assert sorted(len(c.citations) for c in brief.claims) == [1, 2]
+
+
 def test_a_large_story_is_briefed_from_its_earliest_and_latest_reports() -> None:
     """Past ``max_articles`` a brief reads one article per independent report (the first and
     the last reports, half each), says so, and lists what it did not read; a story within
     the limit is read whole (its copies too)."""
-    from synoptic.render import brief_json, brief_markdown
+    from rich.console import Console
+
+    from synoptic.render import brief_json, brief_markdown, print_brief
 
     reports = [
         art(FLOOD_A.replace("Tuesday", f"day {n}"), f"https://outlet{n}.example/floods")
@@ -147,6 +175,11 @@ def test_a_large_story_is_briefed_from_its_earliest_and_latest_reports() -> None
     whole = BriefWriter(max_articles=9).write(articles, groups)
     assert whole.unread == () and "briefed from" not in brief_markdown(whole)
     assert {i for c in whole.claims for i in c.article_ids} == {a.id for a in articles}
+    # the terminal names six sources of a claim and counts the rest; markdown lists them all
+    console = Console(record=True, width=200)
+    print_brief(console, whole)
+    assert "[1], [2], [3], [4], [5], [6], +3 more" in console.export_text()
+    assert "[1], [2], [3], [4], [5], [6], [7], [8], [9]" in brief_markdown(whole)
     # fewer reports than the limit: each report once, then copies in the story's order
     few = BriefWriter(max_articles=8).write(articles, groups)
     assert set(few.unread) == {copies[2].id}

@@ -92,29 +92,28 @@ class _Unit:
 @dataclass(frozen=True)
 class _Distinct:
     """A story's sentences by text: ``first`` the first unit of each distinct text, ``key``
-    each unit's distinct text, ``counts`` how many units have it, ``only_in`` the one
-    article that has it (None when several do)."""
+    each unit's distinct text, ``counts`` how many units have it, ``articles`` the articles
+    that have it."""
 
     first: list[int]
     key: np.ndarray
     counts: np.ndarray
-    only_in: list[str | None]
+    articles: list[set[str]]
 
     @classmethod
     def of(cls, units: list[_Unit]) -> _Distinct:
         index: dict[str, int] = {}
         first: list[int] = []
-        only_in: list[str | None] = []
+        articles: list[set[str]] = []
         key = np.empty(len(units), dtype=np.intp)
         for i, u in enumerate(units):
             d = index.setdefault(u.sentence.text, len(first))
             if d == len(first):
                 first.append(i)
-                only_in.append(u.article.id)
-            elif only_in[d] != u.article.id:
-                only_in[d] = None
+                articles.append(set())
+            articles[d].add(u.article.id)
             key[i] = d
-        return cls(first, key, np.bincount(key, minlength=len(first)).astype(float), only_in)
+        return cls(first, key, np.bincount(key, minlength=len(first)).astype(float), articles)
 
 
 _CLAUSE_BREAK = re.compile(r",\s+|\s+[–—-]\s+|;\s+|:\s+")
@@ -495,17 +494,19 @@ class BriefWriter:
         """The story's distinct sentences, their similarities, and every sentence grouped into
         claims: sentences of different articles at least :data:`ALIGN_THRESHOLD` alike in
         words, or (with a sentence model installed) whose embeddings are at least
-        :data:`EMBED_ALIGN_THRESHOLD` alike, state the same claim (transitively); so do the
-        copies of one sentence. Similarities are computed once per distinct sentence: a wire
+        :data:`EMBED_ALIGN_THRESHOLD` alike, state the same claim (transitively, most alike
+        first, while no article states the claim twice); so do the copies of one sentence. Similarities are computed once per distinct sentence: a wire
         text republished by a hundred outlets is compared once, not a hundred times over (the
         matrix was every sentence of every copy squared)."""
         distinct = _Distinct.of(units)
         sim = self._similarity(units, distinct)
-        same = sim >= ALIGN_THRESHOLD
+        alike = np.where(sim >= ALIGN_THRESHOLD, sim, 0.0)
         if self.encoder is not None:
             vectors = self.encoder.encode([units[i].sentence.text for i in distinct.first])
-            same |= (vectors @ vectors.T) >= EMBED_ALIGN_THRESHOLD
+            cosines = vectors @ vectors.T
+            alike = np.maximum(alike, np.where(cosines >= EMBED_ALIGN_THRESHOLD, cosines, 0.0))
         parent = list(range(len(distinct.first)))
+        articles = [set(a) for a in distinct.articles]  # per claim (at its root)
 
         def find(i: int) -> int:
             while parent[i] != i:
@@ -513,10 +514,16 @@ class BriefWriter:
                 i = parent[i]
             return i
 
-        only = distinct.only_in
-        for i, j in zip(*np.nonzero(np.triu(same, k=1)), strict=True):
-            if only[i] is None or only[i] != only[j]:  # found in two articles between them
-                parent[find(int(i))] = find(int(j))
+        # most alike first; two claims join only when no article states both, so a claim is
+        # one statement with at most one sentence per article: without that rule, chains of
+        # alike sentences (A ~ B ~ C ...) ran through a big story's articles and one "claim"
+        # took hundreds of different sentences
+        rows, cols = np.nonzero(np.triu(alike, k=1))
+        for n in np.lexsort((cols, rows, -alike[rows, cols])).tolist():
+            i, j = find(int(rows[n])), find(int(cols[n]))
+            if i != j and articles[i].isdisjoint(articles[j]):
+                parent[j] = i
+                articles[i] |= articles[j]
         members: dict[int, list[int]] = {}
         for i, d in enumerate(distinct.key.tolist()):
             members.setdefault(find(d), []).append(i)

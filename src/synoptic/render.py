@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from synoptic.engine import Engine
 
 MAX_SINGLE_SHOWN = 8
+# the terminal names at most this many sources per line ("[1], [2], ... +40 more"); --json,
+# --markdown and --html list them all
+SOURCES_SHOWN = 6
 STATUS_LABEL = {"agreed": "agreed", "single": "single source", "conflict": "conflicting"}
 
 
@@ -189,10 +192,15 @@ def _same_report(group: SyndicationGroup) -> str:
     return f"same {group.wire} wire" if group.wire else "same wire text"
 
 
-def _sources(brief: Brief, article_ids: list[str] | tuple[str, ...]) -> str:
-    by_id = {a.id: a for a in brief.articles}
+def _sources(
+    brief: Brief, article_ids: list[str] | tuple[str, ...], limit: int | None = None
+) -> str:
+    """ "[1], [3]": the articles' numbers in the brief; past ``limit`` of them, "+N more"."""
     numbers = {a.id: i + 1 for i, a in enumerate(brief.articles)}
-    return ", ".join(f"[{numbers[i]}]" for i in dict.fromkeys(article_ids) if i in by_id)
+    shown = [f"[{numbers[i]}]" for i in dict.fromkeys(article_ids) if i in numbers]
+    if limit is not None and len(shown) > limit:
+        shown = [*shown[:limit], f"+{len(shown) - limit} more"]
+    return ", ".join(shown)
 
 
 def _reports_line(brief: Brief) -> str:
@@ -354,7 +362,8 @@ def print_brief(console: Console, brief: Brief) -> None:
         if s.status != "agreed":
             summary.append(f" ({STATUS_LABEL[s.status]})", style="yellow")
         summary.append(
-            " " + _sources(brief, [c.article_id for c in s.citations]) + "\n", style="cyan"
+            " " + _sources(brief, [c.article_id for c in s.citations], SOURCES_SHOWN) + "\n",
+            style="cyan",
         )
     body.append(summary)
     table = Table(show_header=True, header_style="bold", expand=True, box=None)
@@ -373,7 +382,7 @@ def print_brief(console: Console, brief: Brief) -> None:
         table.add_row(
             Text(STATUS_LABEL[c.status], style=style[c.status]),
             escape(text),
-            f"{_sources(brief, c.article_ids)} ×{c.independent_reports}",
+            f"{_sources(brief, c.article_ids, SOURCES_SHOWN)} ×{c.independent_reports}",
         )
     body.append(table)
     if hidden:
@@ -393,7 +402,7 @@ def print_brief(console: Console, brief: Brief) -> None:
         if group and len(group.article_ids) > 1:
             note = (
                 f"  ({_same_report(group)} as "
-                + _sources(brief, [x for x in group.article_ids if x != a.id])
+                + _sources(brief, [x for x in group.article_ids if x != a.id], SOURCES_SHOWN)
                 + ")"
             )
         sources.add_row(f"[{i}]", escape(f"{a.title} — {_outlet(a)} · {a.id}{note}"))

@@ -32,6 +32,7 @@ from synoptic.export import atom_feed
 from synoptic.ingest import json_document
 from synoptic.model import Brief, Story
 from synoptic.render import (
+    SOURCES_SHOWN,
     STATUS_LABEL,
     article_json,
     brief_json,
@@ -126,7 +127,14 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
             first_per_article[a] for a in dict.fromkeys(c["article_id"] for c in s["citations"])
         ]
         sources = [{"n": numbers[c["article_id"]], **c} for c in ordered]
-        summary.append(s | {"label": STATUS_LABEL[s["status"]], "sources": sources})
+        summary.append(
+            s
+            | {
+                "label": STATUS_LABEL[s["status"]],
+                "sources": sources[:SOURCES_SHOWN],
+                "more_sources": len(sources[SOURCES_SHOWN:]),
+            }
+        )
     return {
         "story": data,
         "read_line": read_line(brief),
