@@ -423,7 +423,8 @@ class BriefWriter:
         mentions: dict[str, list[Mention]],
     ) -> list[_Unit]:
         units: list[_Unit] = []
-        read: dict[str, tuple[frozenset[str], tuple[frozenset[str], ...]]] = {}  # copies: once
+        # a sentence's terms and clauses, read once for all its copies
+        parsed: dict[str, tuple[frozenset[str], tuple[frozenset[str], ...]]] = {}
         split = self.splitter.split_many(a.text for a in articles)
         for article, every in zip(articles, split, strict=True):
             sentences = [s for s in every if len(s.text.split()) >= MIN_SENTENCE_WORDS]
@@ -434,12 +435,12 @@ class BriefWriter:
                 people.extend(m.text for m in persons if sentence.start <= m.start < sentence.end)
                 if speaker:
                     people.append(speaker)  # "..., he said" in the next sentence means this speaker
-                if sentence.text not in read:
-                    read[sentence.text] = (
+                if sentence.text not in parsed:
+                    parsed[sentence.text] = (
                         frozenset(content_terms(sentence.text)),
                         clauses(sentence.text),
                     )
-                terms, parts = read[sentence.text]
+                terms, parts = parsed[sentence.text]
                 units.append(
                     _Unit(
                         article,
@@ -495,9 +496,10 @@ class BriefWriter:
         claims: sentences of different articles at least :data:`ALIGN_THRESHOLD` alike in
         words, or (with a sentence model installed) whose embeddings are at least
         :data:`EMBED_ALIGN_THRESHOLD` alike, state the same claim (transitively, most alike
-        first, while no article states the claim twice); so do the copies of one sentence. Similarities are computed once per distinct sentence: a wire
-        text republished by a hundred outlets is compared once, not a hundred times over (the
-        matrix was every sentence of every copy squared)."""
+        first, while no article states the claim twice); so do the copies of one sentence.
+        Similarities are computed once per distinct sentence: a wire text republished by a
+        hundred outlets is compared once, not a hundred times over (the matrix was every
+        sentence of every copy squared)."""
         distinct = _Distinct.of(units)
         sim = self._similarity(units, distinct)
         alike = np.where(sim >= ALIGN_THRESHOLD, sim, 0.0)

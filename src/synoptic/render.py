@@ -195,7 +195,7 @@ def _same_report(group: SyndicationGroup) -> str:
 def _sources(
     brief: Brief, article_ids: list[str] | tuple[str, ...], limit: int | None = None
 ) -> str:
-    """ "[1], [3]": the articles' numbers in the brief; past ``limit`` of them, "+N more"."""
+    """The articles' numbers in the brief ("[1], [3]"); past ``limit`` of them, "+N more"."""
     numbers = {a.id: i + 1 for i, a in enumerate(brief.articles)}
     shown = [f"[{numbers[i]}]" for i in dict.fromkeys(article_ids) if i in numbers]
     if limit is not None and len(shown) > limit:
@@ -206,7 +206,7 @@ def _sources(
 def _reports_line(brief: Brief) -> str:
     n, k = len(brief.articles), brief.independent_reports
     line = f"{n} article{'s' * (n != 1)}, {k} independent report{'s' * (k != 1)}"
-    return line + (f"; {read_line(brief)}" if brief.unread else "")
+    return line + (f"; {read}" if (read := read_line(brief)) else "")
 
 
 def read_line(brief: Brief) -> str:
