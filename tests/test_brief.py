@@ -398,3 +398,35 @@ def test_two_texts_crediting_one_wire_are_one_report() -> None:
     assert all(c.status != "agreed" and c.independent_reports == 1 for c in brief.claims)
     # the wire changed its figure between versions: still shown
     assert any(c.status == "conflict" for c in brief.claims)
+
+
+def test_sentence_similarities_do_not_depend_on_the_hash_seed() -> None:
+    """The cosines summed their terms in a set's order, which changes with the hash seed: the
+    last bits of near-tied similarities differed between processes, and with them which
+    sentences formed a claim (the same story's brief changed from one `synoptic story` to
+    the next)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, random\n"
+        "from collections import Counter\n"
+        "from synoptic.brief import BriefWriter\n"
+        "rng = random.Random(7)\n"
+        "words = [f'term{i}' for i in range(80)]\n"
+        "sets = [frozenset(rng.sample(words, 25)) for _ in range(40)]\n"
+        "df = Counter(t for s in sets for t in s)\n"
+        "print(hashlib.sha256(BriefWriter._cosine(sets, df, 40).tobytes()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in (0, 1, 2)
+    }
+    assert len(digests) == 1

@@ -457,7 +457,10 @@ class BriefWriter:
 
     @staticmethod
     def _cosine(term_sets: list[frozenset[str]], df: Counter[str], n: int) -> np.ndarray:
-        vocab = {t: i for i, t in enumerate(df)}
+        # columns in sorted term order and each row's entries sorted: the sums below then add
+        # in the same order in every process (a set's order changes with the hash seed, and so
+        # did near-tied cosines, and with them which sentences formed a claim)
+        vocab = {t: i for i, t in enumerate(sorted(df))}
         rows, cols, vals = [], [], []
         for r, terms in enumerate(term_sets):
             for term in terms:
@@ -465,6 +468,7 @@ class BriefWriter:
                 cols.append(vocab[term])
                 vals.append(math.log((n + 1) / df[term]) + 1.0)
         matrix = sparse.csr_matrix((vals, (rows, cols)), shape=(len(term_sets), max(1, len(vocab))))
+        matrix.sort_indices()
         norms = np.sqrt(matrix.multiply(matrix).sum(axis=1)).A1
         norms[norms == 0] = 1.0
         matrix = sparse.diags(1.0 / norms) @ matrix
