@@ -23,6 +23,27 @@ def invoke(*args: str, input: str | None = None):
     return runner.invoke(app, [str(a) for a in args], input=input)
 
 
+def test_starting_the_cli_does_not_import_scikit_learn() -> None:
+    """scikit-learn was imported for its stop-word list alone, a second of every command's
+    start (and of every worker process's); the list is bundled instead, and must stay
+    scikit-learn's."""
+    import subprocess
+    import sys
+
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from synoptic.text import ENGLISH_STOP_WORDS as bundled
+
+    assert bundled == ENGLISH_STOP_WORDS
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, synoptic.cli; print('sklearn' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert loaded == "False\n"
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_help_of_every_command(command: str) -> None:
     result = invoke(command, "--help")

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from importlib import resources
 
 _WORD = re.compile(r"[^\W_]+(?:[’'.,-][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
-STOPWORDS = frozenset(ENGLISH_STOP_WORDS) | {
+# scikit-learn's English list, bundled (importing scikit-learn took a second of every start)
+ENGLISH_STOP_WORDS = frozenset(
+    json.loads(resources.files("synoptic").joinpath("data/english_stopwords.json").read_text())[
+        "words"
+    ]
+)
+STOPWORDS = ENGLISH_STOP_WORDS | {
     "said",
     "says",
     "say",
