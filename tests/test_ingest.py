@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -545,62 +545,82 @@ def _stream(path: Path, n: int) -> None:
             out.write(json.dumps(record) + "\n")
 
 
-def test_an_ingest_killed_mid_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
+KILL_TABLES = ("articles", "memberships", "fingerprints", "syndication")
+
+
+def killed_ingests_lose_nothing(
+    url: str, tmp_path: Path, intact: Callable[[], None] = lambda: None
+) -> None:
     """A real ``synoptic ingest`` process killed (SIGKILL, no chance to clean up) three times
-    at different points: the store stays intact, whatever a killed run wrote is whole (every
-    stored article has its story, fingerprint and syndication rows), and the run that
-    finishes stores every article exactly once."""
+    at different points: whatever a killed run wrote is whole (every stored article has its
+    story, fingerprint and syndication rows), and the run that finishes stores every article
+    exactly once; ``intact`` checks the store after each kill. ``url`` names an empty store
+    (shared with the PostgreSQL tests)."""
+    from sqlalchemy import create_engine, inspect, text
+
     n = 2000
     stream = tmp_path / "stream.jsonl"
     _stream(stream, n)
-    db = tmp_path / "killed.db"
     command = [
         sys.executable,
         "-c",
         "from synoptic.cli import main; main()",
         "ingest",
         "--db",
-        f"sqlite:///{db}",
+        url,
         str(stream),
     ]
+    reader = create_engine(url)
 
     def counts() -> dict[str, int]:
-        if not db.exists():
-            return {}
-        conn = sqlite3.connect(db, timeout=30)
-        try:
-            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        with reader.connect() as conn:
+            names = set(inspect(conn).get_table_names())
             return {
-                table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                for table in ("articles", "memberships", "fingerprints", "syndication")
-                if table in names
+                t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
+                for t in KILL_TABLES
+                if t in names
             }
+
+    try:
+        stored = 0
+        for _ in range(3):
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            deadline = time.monotonic() + 120
+            while counts().get("articles", 0) <= stored and time.monotonic() < deadline:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                time.sleep(0.02)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            intact()
+            after = counts()
+            assert stored < after["articles"] < n  # it had written more; killed before the end
+            assert set(after.values()) == {after["articles"]}, after  # every batch whole
+            stored = after["articles"]
+
+        finished = subprocess.run([*command, "--json"], capture_output=True, text=True, check=True)
+        report = json.loads(finished.stdout)
+        assert len(report["duplicates"]) >= stored and not report["rejected"]
+        assert len(report["new"]) + len(report["duplicates"]) == n
+        assert counts() == dict.fromkeys(KILL_TABLES, n)
+        with reader.connect() as conn:
+            for query in (
+                "SELECT COUNT(DISTINCT article_id) FROM memberships",
+                "SELECT COUNT(DISTINCT url) FROM articles",
+            ):
+                assert conn.execute(text(query)).scalar_one() == n
+    finally:
+        reader.dispose()
+
+
+def test_an_ingest_killed_mid_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
+    """On SQLite the file also passes SQLite's own integrity check after every kill."""
+    db = tmp_path / "killed.db"
+
+    def intact() -> None:
+        conn = sqlite3.connect(db)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         finally:
             conn.close()
 
-    stored = 0
-    for _ in range(3):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while counts().get("articles", 0) <= stored and time.monotonic() < deadline:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        after = counts()
-        assert stored < after["articles"] < n  # it had written more, and was killed before the end
-        conn = sqlite3.connect(db)
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        conn.close()
-        assert set(after.values()) == {after["articles"]}, after  # every batch whole
-        stored = after["articles"]
-
-    finished = subprocess.run([*command, "--json"], capture_output=True, text=True, check=True)
-    report = json.loads(finished.stdout)
-    assert len(report["duplicates"]) >= stored and not report["rejected"]
-    assert len(report["new"]) + len(report["duplicates"]) == n
-    assert counts() == dict.fromkeys(("articles", "memberships", "fingerprints", "syndication"), n)
-    conn = sqlite3.connect(db)
-    assert conn.execute("SELECT COUNT(DISTINCT article_id) FROM memberships").fetchone()[0] == n
-    assert conn.execute("SELECT COUNT(DISTINCT url) FROM articles").fetchone()[0] == n
-    conn.close()
+    killed_ingests_lose_nothing(f"sqlite:///{db}", tmp_path, intact)

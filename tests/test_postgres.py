@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from synoptic import Engine
 
 from .conftest import QUAKE_A
-from .test_ingest import nul_article_lands, wrong_types_are_rejected
+from .test_ingest import killed_ingests_lose_nothing, nul_article_lands, wrong_types_are_rejected
 from .test_store import one_writer_at_a_time
 
 INITDB = shutil.which("initdb") or next(
@@ -175,3 +175,12 @@ def test_older_store_is_migrated_on_postgresql(pg_url: str, parade_dir: Path) ->
             row.article_id: bytes(row.doc_sig) for row in eng.store.fingerprint_rows(list(before))
         }
         assert again == signatures
+
+
+def test_an_ingest_killed_mid_run_loses_nothing_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """The kill test of test_ingest.py against the server, in a database of its own."""
+    server = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(text("CREATE DATABASE killed"))
+    server.dispose()
+    killed_ingests_lose_nothing(pg_url.replace("/synoptic?", "/killed?"), tmp_path)
