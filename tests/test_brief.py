@@ -430,3 +430,30 @@ def test_sentence_similarities_do_not_depend_on_the_hash_seed() -> None:
         for seed in (0, 1, 2)
     }
     assert len(digests) == 1
+
+
+def test_a_text_is_segmented_once_across_briefs() -> None:
+    """Briefing a story again after it gained an article segmented all its other articles
+    again (pysbd is most of a brief's time); where their sentences lie is now kept, the
+    sentences the same, and the number of texts kept bounded."""
+    from synoptic.text import SentenceSplitter
+
+    splitter = SentenceSplitter(cached=2)
+    calls: list[str] = []
+    segment = splitter._segmenter.segment
+    splitter._segmenter.segment = lambda paragraph: calls.append(paragraph) or segment(paragraph)
+    a = "Dr. Smith arrived on Monday. He left.\n\nThe U.S. team won 3.5 points. Fans cheered."
+    b = "A second text. It has two sentences."
+    first = splitter.split_many([a, b])
+    assert len(calls) == 3  # a's two paragraphs, b's one
+    assert splitter.split_many([a, b]) == first and len(calls) == 3
+    assert [s.text for s in first[0]] == [
+        "Dr. Smith arrived on Monday.",
+        "He left.",
+        "The U.S. team won 3.5 points.",
+        "Fans cheered.",
+    ]
+    assert all(a[s.start : s.end] == s.text for s in first[0])
+    splitter.split("A third text pushes the oldest out.")
+    splitter.split(a)  # no longer kept: segmented again
+    assert len(calls) == 6
