@@ -120,6 +120,40 @@ def test_a_large_storys_page_says_what_its_brief_read(parade_app, engine: Engine
     assert len(brief["unread_article_ids"]) == 2 and brief["n_articles"] == 3
 
 
+def test_the_page_names_six_sources_of_a_summary_sentence_and_counts_the_rest(
+    engine: Engine,
+) -> None:
+    """Nine outlets' reports of one flood: each summary sentence links six of them on the
+    page, "+3 more" after, as in the terminal; the JSON cites all nine."""
+    from .test_brief import FLOOD_A
+
+    title, body = FLOOD_A.strip().split("\n\n", 1)
+    engine.ingest_items(
+        [
+            json_document(
+                {
+                    "title": title,
+                    "text": body.replace("Tuesday", f"day {n}"),
+                    "url": f"https://outlet{n}.example/floods",
+                },
+                f"report {n}",
+            )
+            for n in range(9)
+        ]
+    )
+    app = create_app(engine)
+    stories = request(app, "GET", "/api/stories").json()["stories"]
+    assert len(stories) == 1
+    brief = request(app, "GET", f"/api/stories/{stories[0]['id']}").json()
+    assert brief["n_articles"] == 9
+    lead = brief["summary"][0]
+    assert len({c["article_id"] for c in lead["citations"]}) == 9
+    page = request(app, "GET", f"/stories/{stories[0]['id']}").text
+    summary = page[page.index('class="summary"') :]
+    first = summary[summary.index("<li") : summary.index("</li>")]
+    assert first.count('class="cite"') == 6 and "+3 more" in first
+
+
 def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:
     app = create_app(engine)
     body = [
