@@ -612,6 +612,62 @@ def killed_ingests_lose_nothing(
         reader.dispose()
 
 
+def a_waiting_writer_goes_between_batches(url: str, tmp_path: Path) -> None:
+    """A long ``synoptic ingest`` (another process) held the writer lock until its end, so a
+    feed watcher, a merge or the web server's ingest waited for all of it; now a writer that
+    waits goes in between two of its batches, and the long ingest goes on from the store as
+    that writer left it. ``url`` names an empty store."""
+    from sqlalchemy import create_engine, text
+
+    n = 2000
+    stream = tmp_path / "stream.jsonl"
+    _stream(stream, n)
+    command = [sys.executable, "-c", "from synoptic.cli import main; main()", "ingest"]
+    long_ingest = subprocess.Popen(
+        [*command, "--db", url, str(stream), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reader = create_engine(url)
+
+    def stored() -> int:
+        with reader.connect() as conn:
+            try:
+                return int(conn.execute(text("SELECT COUNT(*) FROM articles")).scalar_one())
+            except Exception:  # (the table is not there yet)
+                return 0
+
+    try:
+        deadline = time.monotonic() + 120
+        while stored() == 0 and time.monotonic() < deadline:
+            assert long_ingest.poll() is None
+            time.sleep(0.02)
+        with Engine(url) as eng:  # waits for the lock, as a watcher's ingest does
+            report = eng.ingest_items([json_document({"text": QUAKE_A}, "quake")])
+            assert len(report.new) == 1
+            assert long_ingest.poll() is None and stored() < n  # in before the long one ended
+        out, err = long_ingest.communicate(timeout=300)
+        assert long_ingest.returncode == 0, err
+        assert len(json.loads(out)["new"]) == n
+        with reader.connect() as conn:
+            for query in (
+                "SELECT COUNT(*) FROM articles",
+                "SELECT COUNT(DISTINCT article_id) FROM memberships",
+                "SELECT COUNT(*) FROM memberships",
+            ):
+                assert conn.execute(text(query)).scalar_one() == n + 1
+    finally:
+        if long_ingest.poll() is None:
+            long_ingest.kill()
+            long_ingest.communicate()
+        reader.dispose()
+
+
+def test_a_waiting_writer_goes_between_the_batches_of_a_long_ingest(tmp_path: Path) -> None:
+    a_waiting_writer_goes_between_batches(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path)
+
+
 def test_an_ingest_killed_mid_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     """On SQLite the file also passes SQLite's own integrity check after every kill."""
     db = tmp_path / "killed.db"

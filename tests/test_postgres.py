@@ -17,7 +17,12 @@ from sqlalchemy import create_engine, text
 from synoptic import Engine
 
 from .conftest import QUAKE_A
-from .test_ingest import killed_ingests_lose_nothing, nul_article_lands, wrong_types_are_rejected
+from .test_ingest import (
+    a_waiting_writer_goes_between_batches,
+    killed_ingests_lose_nothing,
+    nul_article_lands,
+    wrong_types_are_rejected,
+)
 from .test_store import one_writer_at_a_time
 
 INITDB = shutil.which("initdb") or next(
@@ -177,10 +182,19 @@ def test_older_store_is_migrated_on_postgresql(pg_url: str, parade_dir: Path) ->
         assert again == signatures
 
 
-def test_an_ingest_killed_mid_run_loses_nothing_on_postgresql(pg_url: str, tmp_path: Path) -> None:
-    """The kill test of test_ingest.py against the server, in a database of its own."""
+def _fresh_database(pg_url: str, name: str) -> str:
     server = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
-        conn.execute(text("CREATE DATABASE killed"))
+        conn.execute(text(f"CREATE DATABASE {name}"))
     server.dispose()
-    killed_ingests_lose_nothing(pg_url.replace("/synoptic?", "/killed?"), tmp_path)
+    return pg_url.replace("/synoptic?", f"/{name}?")
+
+
+def test_an_ingest_killed_mid_run_loses_nothing_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """The kill test of test_ingest.py against the server, in a database of its own."""
+    killed_ingests_lose_nothing(_fresh_database(pg_url, "killed"), tmp_path)
+
+
+def test_a_waiting_writer_goes_between_batches_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """The advisory lock handed to the session waiting for it between two batches."""
+    a_waiting_writer_goes_between_batches(_fresh_database(pg_url, "interleaved"), tmp_path)

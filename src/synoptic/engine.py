@@ -314,7 +314,8 @@ class Engine:
         """Extract, dedup, cluster and store. New articles are written in batches of
         ``BATCH_SIZE``, each batch in one transaction; if anything fails mid-batch, that batch is
         not written, the learned state is reloaded from the store, and the error propagates.
-        Holds the store's writer lock throughout: another process's ingest waits for it."""
+        Holds the store's writer lock, but lets another process that waits for it write
+        between two batches (then goes on from the store as that process left it)."""
         with self._writing():
             return self._ingest_items(items, progress)
 
@@ -349,6 +350,7 @@ class Engine:
                     report.new.append(outcome.id)
                     if len(self._pending) >= BATCH_SIZE:
                         self._flush()
+                        self._let_waiting_writers_in()
                 if progress is not None:
                     progress(outcome)
             self._flush()
@@ -361,6 +363,14 @@ class Engine:
         finally:
             blas.restore_original_limits()
         return report
+
+    def _let_waiting_writers_in(self) -> None:
+        """Between two batches of a long ingest: processes waiting to write (a feed watcher,
+        a merge, the web server's ingest) write first, and the ingest goes on from the store
+        as they left it, instead of holding them up until it ends."""
+        stamp = self.store.write_stamp()
+        if self.store.let_waiting_writers_in() and self.store.write_stamp() != stamp:
+            self._forget_state()
 
     def _known(self, article_id: str) -> bool:
         self._load()  # the active window's articles and the batch's are in memory

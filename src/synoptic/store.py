@@ -422,6 +422,9 @@ class Store:
             raise StoreError(f"cannot open database {url!r}: {exc}{hint}") from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        # the writer lock while this store holds it: the lock file's descriptor (SQLite) or
+        # the connection whose session holds the advisory lock (PostgreSQL)
+        self._held: int | Connection | None = None
         self._ensure_schema()
 
     def close(self) -> None:
@@ -467,9 +470,11 @@ class Store:
         """Hold the store's writer lock: one process at a time ingests or corrects stories, so
         that each sees the other's writes (an engine reloads what another process wrote:
         ``write_stamp``). Another process's hold makes this wait (saying so in the log), or
-        with ``wait=False`` yields False at once. SQLite: an exclusive ``flock`` on
-        ``FILE.lock`` beside the database; PostgreSQL: a session advisory lock. Both are
-        released when the holder ends, however it ends."""
+        with ``wait=False`` yields False at once; a long ingest lets waiting writers go first
+        between its batches (:meth:`let_waiting_writers_in`). SQLite: an exclusive ``flock``
+        on ``FILE.lock`` beside the database (and a shared one on ``FILE.lock.wait`` while
+        waiting for it); PostgreSQL: a session advisory lock. All are released when the
+        holder ends, however it ends."""
         url = self.engine.url
         if url.get_backend_name() == "postgresql":
             with self.engine.connect() as conn:
@@ -484,17 +489,18 @@ class Store:
                     got = True
                 conn.commit()  # (the lock is the session's, not the transaction's)
                 try:
+                    self._held = conn if got else None
                     yield got
                 finally:
+                    self._held = None
                     if got:
                         conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": WRITER_LOCK_KEY})
                         conn.commit()
             return
-        database = url.database if url.get_backend_name() == "sqlite" else None
-        if fcntl is None or not database or database == ":memory:" or "mode=memory" in str(url):
+        path = self._lock_path()
+        if path is None:
             yield True  # (nothing else can open this store)
             return
-        path = f"{database}.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
@@ -507,14 +513,81 @@ class Store:
                 log.warning(
                     "another synoptic process%s is writing to %s; waiting for it to finish",
                     f" (pid {holder})" if holder.isdigit() else "",
-                    database,
+                    url.database,
                 )
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._queue_for(fd, path)
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
+            self._held = fd
             yield True
         finally:
+            self._held = None
             os.close(fd)  # (releases the lock)
+
+    def _lock_path(self) -> str | None:
+        """The SQLite writer lock's file; None where there is no lock to take."""
+        url = self.engine.url
+        database = url.database if url.get_backend_name() == "sqlite" else None
+        if fcntl is None or not database or database == ":memory:" or "mode=memory" in str(url):
+            return None
+        return f"{database}.lock"
+
+    @staticmethod
+    def _queue_for(fd: int, path: str) -> None:
+        """Wait for the SQLite writer lock, holding a shared lock on its ``.wait`` file
+        meanwhile: the sign by which the holder knows that someone waits."""
+        waiting = os.open(f"{path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(waiting, fcntl.LOCK_SH)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        finally:
+            os.close(waiting)  # (releases the shared lock)
+
+    def let_waiting_writers_in(self) -> bool:
+        """Called by the writer lock's holder between two of its writes: when other
+        processes wait for the lock (a feed watcher, a correction, the web server's ingest),
+        let them write first and take the lock back after them. True when it did (what this
+        process holds in memory may then be out of date)."""
+        if self._held is None:
+            return False
+        if isinstance(self._held, Connection):
+            conn = self._held
+            hi, lo = (WRITER_LOCK_KEY >> 32) & 0xFFFFFFFF, WRITER_LOCK_KEY & 0xFFFFFFFF
+            waiting = conn.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND NOT granted AND objsubid = 1 AND classid::bigint = :hi "
+                    "AND objid::bigint = :lo AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database()))"
+                ),
+                {"hi": hi, "lo": lo},
+            ).scalar()
+            if waiting:
+                # the server grants a released lock to the sessions already waiting for it,
+                # in turn, before this session's new request
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": WRITER_LOCK_KEY})
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": WRITER_LOCK_KEY})
+            conn.commit()
+            return bool(waiting)
+        fd, path = self._held, self._lock_path()
+        assert path is not None
+        waiting = os.open(f"{path}.wait", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(waiting, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # someone holds it shared: waits for the writer lock
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                fcntl.flock(waiting, fcntl.LOCK_EX)  # until each waiter has taken the lock
+                fcntl.flock(waiting, fcntl.LOCK_UN)
+            else:
+                fcntl.flock(waiting, fcntl.LOCK_UN)
+                return False
+        finally:
+            os.close(waiting)
+        self._queue_for(fd, path)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return True
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
