@@ -154,6 +154,33 @@ def test_the_page_names_six_sources_of_a_summary_sentence_and_counts_the_rest(
     assert first.count('class="cite"') == 6 and "+3 more" in first
 
 
+def test_a_story_of_many_reports_shows_eight_columns_and_lists_the_others(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A story told by a hundred outlets made a table of a hundred columns (sixty read):
+    the page shows the eight reports that carry the most claims side by side, says how many
+    other reports state each claim, and lists the others below."""
+    from synoptic.web import COLUMNS_SHOWN
+
+    from .test_ingest import _stream
+
+    stream = tmp_path / "ten.jsonl"
+    _stream(stream, 10)  # ten reports of one story, each its own text
+    engine.ingest([stream])
+    app = create_app(engine)
+    stories = request(app, "GET", "/api/stories").json()["stories"]
+    assert [s["independent_reports"] for s in stories] == [10]
+    page = request(app, "GET", f"/stories/{stories[0]['id']}").text
+    assert page.count('class="report-column"') == COLUMNS_SHOWN == 8
+    assert "2 other reports (listed below)" in page
+    listed = page[page.index('<ul class="other-reports">') :]
+    listed = listed[: listed.index("</ul>")]
+    assert listed.count("<li data-group=") == 2
+    shown = set(re.findall(r'class="report-column" data-group="([^"]+)"', page))
+    assert not shown & set(re.findall(r'<li data-group="([^"]+)"', listed))
+    assert re.search(r'<td class="elsewhere">\+[12]</td>', page)
+
+
 def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:
     app = create_app(engine)
     body = [

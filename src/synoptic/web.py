@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -59,6 +60,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+COLUMNS_SHOWN = 8  # report columns on a story page; the other reports are listed below
+
+
 def safe_url(url: str | None) -> str | None:
     """Only http(s) URLs become links; anything else (javascript:, data:) is shown as text."""
     if not url:
@@ -67,10 +71,15 @@ def safe_url(url: str | None) -> str | None:
 
 
 def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
-    """The story page: one column per independent report, claims in rows."""
+    """The story page: one column per independent report (the :data:`COLUMNS_SHOWN` that
+    carry most claims, in the story's order; the others listed below), claims in rows."""
     data = brief_json(brief) | {"updated": story.updated.isoformat()}
     by_id = {a.id: a for a in brief.articles}
     numbers = {a.id: i + 1 for i, a in enumerate(brief.articles)}
+    group_of: dict[str, str] = {aid: g.id for g in brief.groups for aid in g.article_ids}
+    carried = Counter(
+        g for claim in brief.claims for g in {group_of.get(a) for a in claim.article_ids} if g
+    )
     columns = []
     unread = set(brief.unread)
     for group in brief.groups:
@@ -82,6 +91,7 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
                 "group": group.id,
                 "wire": group.wire,
                 "title": members[0].title,
+                "claims": carried[group.id],
                 "articles": [
                     {
                         "id": a.id,
@@ -94,8 +104,13 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
                 ],
             }
         )
-    group_of: dict[str, str] = {aid: g.id for g in brief.groups for aid in g.article_ids}
+    # many reports (a story told by a hundred outlets): a table as wide as the page can show
+    by_claims = sorted(columns, key=lambda c: -carried[str(c["group"])])  # (stable)
+    shown = {c["group"] for c in by_claims[:COLUMNS_SHOWN]}
+    other_reports = [c for c in columns if c["group"] not in shown]
+    columns = [c for c in columns if c["group"] in shown]
     rows = []
+    claims_elsewhere = 0
     for claim in brief.claims:
         cells: dict[str, dict[str, Any]] = {}
         for c in claim.citations:
@@ -108,6 +123,10 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
                     "end": c.end,
                     "text": text,
                 }
+        row_cells = [cells.get(str(col["group"])) for col in columns]
+        if not any(row_cells):
+            claims_elsewhere += 1  # stated only in reports without a column
+            continue
         rows.append(
             {
                 "status": claim.status,
@@ -115,7 +134,8 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
                 "text": claim.text,
                 "reports": claim.independent_reports,
                 "conflict_values": claim.values,
-                "cells": [cells.get(str(col["group"])) for col in columns],
+                "cells": row_cells,
+                "elsewhere": len(set(cells) - shown),
             }
         )
     summary = []
@@ -140,6 +160,8 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
         "read_line": read_line(brief),
         "columns": columns,
         "rows": rows,
+        "other_reports": other_reports,
+        "claims_elsewhere": claims_elsewhere,
         "summary": summary,
         "entities": [
             {"name": e["name"], "type": e["type"], "articles": e["article_ids"]}
