@@ -217,8 +217,8 @@ class RuleRecognizer:
             run.clear()
 
         for i, (tok, at) in enumerate(tokens):
-            word = tok.rstrip(".")
-            if tok[:1].isupper() and tok[:1].isalpha():
+            if tok[0].isupper() and tok[0].isalpha():
+                word = tok.rstrip(".")
                 if fold(word) in TITLES and run and fold(run[-1][0].rstrip(".")) not in TITLES:
                     flush()  # "Serbia President Vucic": a title starts a new name
                 run.append((tok, at))
@@ -231,7 +231,7 @@ class RuleRecognizer:
                 and tokens[i + 1][0][:1].isupper()
             ):
                 run.append((tok, at))
-            else:
+            elif run:
                 flush()
         flush()
         return out
