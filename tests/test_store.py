@@ -71,6 +71,13 @@ def test_export_atom(db_url: str, parade_dir: Path, tmp_path: Path) -> None:
         .startswith("http://example.org/stories/")
     )
     assert "2 independent reports" in entry.find("a:summary", ns).text
+    # writing the briefs can take minutes on a large store: the CLI shows a bar from this
+    from synoptic.export import atom_feed
+
+    steps: list[tuple[int, int]] = []
+    with Engine(db_url) as eng:
+        atom_feed(eng, progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 1)]
     # an output file that cannot be written is a one-line usage error, not a traceback
     for args in (
         ["export", "--atom", str(tmp_path / "no" / "such" / "dir.xml")],

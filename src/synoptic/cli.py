@@ -549,8 +549,26 @@ def export(
     """Write an Atom feed of stories (one entry per story, linking its source articles)."""
     from synoptic.export import atom_feed
 
-    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
-        _write(atom, atom_feed(eng, base_url=base_url.rstrip("/")))
+    with (
+        errors_to_messages(),
+        Engine(settings=_settings(db)) as eng,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("writing briefs"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as bar,
+    ):
+        task = bar.add_task("export", total=None)
+        feed = atom_feed(
+            eng,
+            base_url=base_url.rstrip("/"),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+        _write(atom, feed)
     out.print(f"wrote {atom}")
 
 

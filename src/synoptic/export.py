@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from xml.etree import ElementTree as ET
 
 from synoptic.engine import Engine
@@ -31,9 +32,16 @@ def _entry(feed: ET.Element, story: Story, summary: str, base_url: str) -> None:
     )
 
 
-def atom_feed(engine: Engine, *, base_url: str = "", limit: int = 100) -> str:
+def atom_feed(
+    engine: Engine,
+    *,
+    base_url: str = "",
+    limit: int = 100,
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
     """Atom 1.0: one entry per story (newest update first), updated when the story changes,
-    linking each source article."""
+    linking each source article. ``progress(done, total)`` after each story's brief (writing
+    a hundred briefs takes a while on a large store)."""
     ET.register_namespace("", ATOM)
     feed = ET.Element("feed", xmlns=ATOM)
     stories = engine.story_list()[:limit]
@@ -44,7 +52,9 @@ def atom_feed(engine: Engine, *, base_url: str = "", limit: int = 100) -> str:
     ET.SubElement(feed, "generator").text = "synoptic"
     if base_url:
         ET.SubElement(feed, "link", rel="self", href=f"{base_url}/stories.atom")
-    for story in stories:
+    for done, story in enumerate(stories, start=1):
         brief = engine.brief(story.id, words=60)
         _entry(feed, story, " ".join(s.text for s in brief.summary), base_url)
+        if progress is not None:
+            progress(done, len(stories))
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode")
