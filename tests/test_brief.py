@@ -457,3 +457,41 @@ def test_a_text_is_segmented_once_across_briefs() -> None:
     splitter.split("A third text pushes the oldest out.")
     splitter.split(a)  # no longer kept: segmented again
     assert len(calls) == 6
+
+
+def test_a_storys_brief_is_kept_in_the_store_for_the_next_process(
+    db_url: str, parade_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every process wrote every brief again (the Atom feed's hundred: a minute or more on a
+    large store, at each `synoptic export`); the brief of a story is now kept in the store
+    and read back for the same articles, length and code, and written anew when any of them
+    changes."""
+    import synoptic.brief
+    from synoptic.render import brief_from_json, brief_json
+
+    with Engine(db_url) as eng:
+        eng.ingest([parade_dir])
+        story = eng.stories()[0]
+        first = eng.brief(story.id)
+        assert brief_from_json(brief_json(first), list(first.articles), list(first.groups)) == first
+
+    def written(*args: object) -> None:
+        raise AssertionError("written again")
+
+    with Engine(db_url) as eng:  # the next process: read back, not written
+        monkeypatch.setattr(eng.writer, "_write", written)
+        assert brief_json(eng.brief(story.id)) == brief_json(first)
+        with pytest.raises(AssertionError, match="written again"):
+            eng.brief(story.id, words=40)  # another length
+    with Engine(db_url) as eng:
+        eng.split(story.id, [first.articles[-1].id])
+        monkeypatch.setattr(eng.writer, "_write", written)
+        with pytest.raises(AssertionError, match="written again"):
+            eng.brief(story.id)  # other articles
+    with Engine(db_url) as eng:
+        assert eng.brief(story.id, words=40).headline  # written and kept
+    monkeypatch.setattr(synoptic.brief, "_code_digest", lambda: "other code")
+    with Engine(db_url) as eng:
+        monkeypatch.setattr(eng.writer, "_write", written)
+        with pytest.raises(AssertionError, match="written again"):
+            eng.brief(story.id, words=40)  # kept by other code

@@ -13,6 +13,7 @@ story, how early it comes, how long it is, how much it shares with the headlines
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -22,7 +23,8 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import sparse
@@ -45,6 +47,7 @@ from synoptic.model import (
     SummarySentence,
     SyndicationGroup,
 )
+from synoptic.render import brief_from_json, brief_json
 from synoptic.settings import Settings
 from synoptic.text import Sentence, SentenceSplitter, content_terms, number_value, words
 
@@ -226,6 +229,26 @@ class SentenceModel:
         return np.asarray(inputs @ self.coef + self.intercept)
 
 
+class BriefShelf(Protocol):
+    """Keeps written briefs across processes (:class:`synoptic.store.Store` is one)."""
+
+    def stored_brief(self, story_id: str, words: int, key: str) -> dict[str, Any] | None: ...
+
+    def store_brief(self, story_id: str, words: int, key: str, body: dict[str, Any]) -> None: ...
+
+
+@cache
+def _code_digest() -> str:
+    """The code a kept brief was written by: the modules that write briefs and the bundled
+    sentence scorer. A brief kept by other code (an upgrade, a change in development) is
+    written anew."""
+    digest = hashlib.sha256(b"brief body 1")
+    here = Path(__file__).parent
+    for name in ("brief.py", "analyze.py", "text.py", "model.py", "data/brief_model.json"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
 class BriefWriter:
     """Writes the :class:`Brief` of a set of articles grouped into syndication groups."""
 
@@ -240,9 +263,14 @@ class BriefWriter:
         encoder: SentenceEncoder | None = None,
         model: SentenceModel | None = None,
         max_articles: int = MAX_ARTICLES,
+        shelf: BriefShelf | None = None,
     ) -> None:
         self.words = words
         self.max_articles = max_articles
+        # where briefs of stories are kept across processes (the store), for the same articles,
+        # length and code: a restarted server or the next `synoptic export` reads them back
+        self.shelf = shelf
+        self._given_in_code = model is not None or encoder is not None  # (nothing names them)
         self._cache: OrderedDict[tuple[Any, ...], Brief] = OrderedDict()
         self._cached_articles = 0
         self._cache_lock = threading.Lock()  # (the web app writes briefs from worker threads)
@@ -254,11 +282,12 @@ class BriefWriter:
         self._recognizer = recognizer
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> BriefWriter:
+    def from_settings(cls, settings: Settings, shelf: BriefShelf | None = None) -> BriefWriter:
         return cls(
             words=settings.summary_words,
             spacy_model=settings.spacy_model,
             sentence_model=settings.sentence_model,
+            shelf=shelf,
         )
 
     @property
@@ -301,7 +330,19 @@ class BriefWriter:
             if (kept := self._cache.get(key)) is not None:
                 self._cache.move_to_end(key)
                 return kept
-        brief = self._write(articles, groups, story_id, budget)
+        shelf, shelved = self.shelf, self._shelf_key(key)
+        if shelf is None or shelved is None or story_id is None:
+            brief = self._write(articles, groups, story_id, budget)
+        elif (body := shelf.stored_brief(story_id, budget, shelved)) is not None:
+            brief = brief_from_json(body, articles, groups)
+        else:
+            brief = self._write(articles, groups, story_id, budget)
+            shelf.store_brief(
+                story_id,
+                budget,
+                shelved,
+                {k: v for k, v in brief_json(brief).items() if k not in ("articles", "groups")},
+            )
         with self._cache_lock:
             if key not in self._cache:
                 self._cache[key] = brief
@@ -310,6 +351,16 @@ class BriefWriter:
                 _, old = self._cache.popitem(last=False)
                 self._cached_articles -= len(old.articles)
         return brief
+
+    def _shelf_key(self, key: tuple[Any, ...]) -> str | None:
+        """The digest under which the shelf keeps a brief: the articles, groups, length and
+        reading limit (``key``), the names and sentence model used, and the code that writes
+        briefs. None without a shelf, or with a sentence scorer or encoder given in code
+        (nothing names them)."""
+        if self.shelf is None or self._given_in_code:
+            return None
+        parts = [_code_digest(), self.recognizer.name, self.sentence_model, repr(key)]
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
     def _write(
         self,

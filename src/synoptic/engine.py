@@ -97,7 +97,7 @@ class Engine:
         self.settings = settings
         self.store = Store(settings.db_url)
         self.reader = Reader(max_bytes=settings.max_bytes, allow_private=settings.allow_private)
-        self.writer = BriefWriter.from_settings(settings)
+        self.writer = BriefWriter.from_settings(settings, shelf=self.store)
         self._workers = Workers(settings.workers) if settings.workers > 1 else None
         self._threadpools = ThreadpoolController()  # (found once: 0.3 ms; limiting: 7 µs)
         self.cluster_model = cluster_model or ClusterModel.bundled()

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from synoptic.errors import NotFound
-from synoptic.model import Article, Brief, Story, SyndicationGroup
+from synoptic.model import Article, Brief, Citation, Claim, Story, SummarySentence, SyndicationGroup
 
 if TYPE_CHECKING:
     from synoptic.engine import Engine
@@ -180,6 +180,47 @@ def brief_json(brief: Brief) -> dict[str, Any]:
         "version": brief.version,
         "unread_article_ids": list(brief.unread),
     }
+
+
+def brief_from_json(
+    data: dict[str, Any], articles: list[Article], groups: list[SyndicationGroup]
+) -> Brief:
+    """:func:`brief_json` read back (without its "articles" and "groups": the story's are
+    given), as a brief kept in the store is."""
+
+    def citations(raw: list[dict[str, Any]]) -> tuple[Citation, ...]:
+        return tuple(Citation(c["article_id"], c["start"], c["end"], c["exact"]) for c in raw)
+
+    return Brief(
+        story_id=data["id"],
+        headline=data["headline"],
+        summary=tuple(
+            SummarySentence(s["text"], citations(s["citations"]), s["status"])
+            for s in data["summary"]
+        ),
+        claims=tuple(
+            Claim(
+                text=c["text"],
+                status=c["status"],
+                article_ids=tuple(c["article_ids"]),
+                independent_reports=c["independent_reports"],
+                citations=citations(c["citations"]),
+                values=c.get("values", {}),
+                speaker=c["speaker"],
+                dates=tuple(c["dates"]),
+                new=c["new"],
+            )
+            for c in data["claims"]
+        ),
+        articles=tuple(articles),
+        groups=tuple(groups),
+        entities=tuple(data["entities"]),
+        timeline=tuple(data["timeline"]),
+        framing=tuple(data["framing"]),
+        version=data["version"],
+        entity_recognizer=data["entity_recognizer"],
+        unread=tuple(data["unread_article_ids"]),
+    )
 
 
 def _outlet(a: Article) -> str:

@@ -68,7 +68,7 @@ WRITER_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"synoptic writer").digest()[:8], "big", signed=True
 )
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def store_failure(exc: SQLAlchemyError) -> str:
@@ -245,6 +245,17 @@ briefs = Table(  # one row per brief version: which articles it covered and what
 )
 
 
+brief_shelf = Table(  # the latest brief written of each story at each length, to read back
+    "brief_shelf",
+    metadata,
+    Column("story_id", String(32), primary_key=True),
+    Column("words", Integer, primary_key=True),
+    Column("key", String(64), nullable=False),  # what it was written from (BriefWriter)
+    Column("written", DateTime(timezone=True), nullable=False),
+    Column("body", JSON, nullable=False),
+)
+
+
 def _migrate_3(conn: Connection) -> None:
     """Version 3 adds the ``sources`` and ``feed_entries`` tables (created by create_all)."""
 
@@ -356,6 +367,10 @@ def _migrate_9(conn: Connection) -> None:
         )
 
 
+def _migrate_10(conn: Connection) -> None:
+    """Version 10 adds ``brief_shelf`` (created by create_all): briefs kept across processes."""
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _migrate_2,
     3: _migrate_3,
@@ -365,6 +380,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     7: _migrate_7,
     8: _migrate_8,
     9: _migrate_9,
+    10: _migrate_10,
 }
 
 
@@ -1070,6 +1086,30 @@ class Store:
                 [{"url": url, "source_url": source_url, "outcome": outcome, "seen": now()}],
                 ["url"],
                 {"outcome": outcome, "seen": now()},
+            )
+
+    def stored_brief(self, story_id: str, words: int, key: str) -> dict[str, Any] | None:
+        """The kept brief of a story at this length, if it was written from ``key``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(brief_shelf.c.body).where(
+                    brief_shelf.c.story_id == story_id,
+                    brief_shelf.c.words == words,
+                    brief_shelf.c.key == key,
+                )
+            ).first()
+        return dict(row.body) if row is not None else None
+
+    def store_brief(self, story_id: str, words: int, key: str, body: dict[str, Any]) -> None:
+        """Keep a story's brief at this length (replacing the one kept before)."""
+        row = {"story_id": story_id, "words": words, "key": key, "written": now(), "body": body}
+        with self.transaction() as conn:
+            self._upsert(
+                conn,
+                brief_shelf,
+                [row],
+                ["story_id", "words"],
+                {"key": key, "written": row["written"], "body": body},
             )
 
     def brief_versions(self, story_id: str) -> list[dict[str, Any]]:
