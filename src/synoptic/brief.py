@@ -239,12 +239,13 @@ class BriefShelf(Protocol):
 
 @cache
 def _code_digest() -> str:
-    """The code a kept brief was written by: the modules that write briefs and the bundled
-    sentence scorer. A brief kept by other code (an upgrade, a change in development) is
-    written anew."""
+    """The code a kept brief was written by: the modules that write briefs and their JSON, and
+    the bundled sentence scorer. A brief kept by other code (an upgrade, a change in
+    development) is written anew."""
     digest = hashlib.sha256(b"brief body 1")
     here = Path(__file__).parent
-    for name in ("brief.py", "analyze.py", "text.py", "model.py", "data/brief_model.json"):
+    digest.update((here / "data" / "brief_model.json").read_bytes())
+    for name in ("brief.py", "analyze.py", "text.py", "model.py", "render.py"):
         digest.update((here / name).read_bytes())
     return digest.hexdigest()
 
@@ -337,12 +338,8 @@ class BriefWriter:
             brief = brief_from_json(body, articles, groups)
         else:
             brief = self._write(articles, groups, story_id, budget)
-            shelf.store_brief(
-                story_id,
-                budget,
-                shelved,
-                {k: v for k, v in brief_json(brief).items() if k not in ("articles", "groups")},
-            )
+            body = {k: v for k, v in brief_json(brief).items() if k not in ("articles", "groups")}
+            shelf.store_brief(story_id, budget, shelved, body)
         with self._cache_lock:
             if key not in self._cache:
                 self._cache[key] = brief
