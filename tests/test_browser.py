@@ -68,7 +68,7 @@ def test_parade_story_in_a_real_browser(live_server: str, tmp_path: Path) -> Non
             assert page.locator("th.report-column").count() == 2
             assert page.locator("li.report-article").count() == 3
             assert "independent report" in page.inner_text("p.meta")
-            # a narrow window (or a story of many reports: 60 columns): the columns keep a readable width
+            # a narrow window: the columns keep a readable width
             # and the side-by-side table scrolls sideways (they were squeezed to a few letters)
             page.set_viewport_size({"width": 480, "height": 900})
             widths = [
