@@ -3,6 +3,9 @@ versions and the self-contained HTML."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -258,21 +261,9 @@ def test_entity_variants_and_short_forms_merge() -> None:
     assert by_variant["Kim Jong Un"].kind == "person"
 
 
-def test_an_entitys_type_does_not_depend_on_the_hash_seed() -> None:
-    """Two types with equal votes: the type went to whichever variant a set yielded first,
-    so the same brief named "Gordon Whiteside" a person in one process and a place in the
-    next."""
-    import os
-    import subprocess
-    import sys
-
-    script = (
-        "from synoptic.analyze import Mention, merge_entities\n"
-        "m = [('a', Mention('Gordon Whiteside', 'person', 0, 1))] * 2 + "
-        "[('b', Mention('Gordon Whiteside', 'place', 0, 1)), ('c', Mention('Gordon', 'place', 0, 1))]\n"
-        "print([(e.name, e.kind) for e in merge_entities(m)])"
-    )
-    kinds = {
+def _printed_under_seeds(script: str, seeds: tuple[int, ...]) -> set[str]:
+    """What a Python ``script`` prints in a fresh process under each hash seed."""
+    return {
         subprocess.run(
             [sys.executable, "-c", script],
             env={**os.environ, "PYTHONHASHSEED": str(seed)},
@@ -280,9 +271,22 @@ def test_an_entitys_type_does_not_depend_on_the_hash_seed() -> None:
             text=True,
             check=True,
         ).stdout
-        for seed in (0, 2)  # (before the fix: person under seed 0, place under 2)
+        for seed in seeds
     }
-    assert kinds == {"[('Gordon Whiteside', 'person')]\n"}
+
+
+def test_an_entitys_type_does_not_depend_on_the_hash_seed() -> None:
+    """Two types with equal votes: the type went to whichever variant a set yielded first,
+    so the same brief named "Gordon Whiteside" a person in one process and a place in the
+    next."""
+    script = (
+        "from synoptic.analyze import Mention, merge_entities\n"
+        "m = [('a', Mention('Gordon Whiteside', 'person', 0, 1))] * 2 + "
+        "[('b', Mention('Gordon Whiteside', 'place', 0, 1)), ('c', Mention('Gordon', 'place', 0, 1))]\n"
+        "print([(e.name, e.kind) for e in merge_entities(m)])"
+    )
+    # (before the fix: person under seed 0, place under 2)
+    assert _printed_under_seeds(script, (0, 2)) == {"[('Gordon Whiteside', 'person')]\n"}
 
 
 def test_an_abbreviated_title_types_the_name_after_it_and_a_sentence_end_closes_a_name() -> None:
@@ -405,10 +409,6 @@ def test_sentence_similarities_do_not_depend_on_the_hash_seed() -> None:
     last bits of near-tied similarities differed between processes, and with them which
     sentences formed a claim (the same story's brief changed from one `synoptic story` to
     the next)."""
-    import os
-    import subprocess
-    import sys
-
     script = (
         "import hashlib, random\n"
         "from collections import Counter\n"
@@ -419,17 +419,7 @@ def test_sentence_similarities_do_not_depend_on_the_hash_seed() -> None:
         "df = Counter(t for s in sets for t in s)\n"
         "print(hashlib.sha256(BriefWriter._cosine(sets, df, 40).tobytes()).hexdigest())"
     )
-    digests = {
-        subprocess.run(
-            [sys.executable, "-c", script],
-            env={**os.environ, "PYTHONHASHSEED": str(seed)},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for seed in (0, 1, 2)
-    }
-    assert len(digests) == 1
+    assert len(_printed_under_seeds(script, (0, 1, 2))) == 1
 
 
 def test_a_text_is_segmented_once_across_briefs() -> None:
