@@ -7,6 +7,7 @@ import html
 import json
 import re
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -356,3 +357,40 @@ def test_untrusted_text_renders_inert_everywhere(engine: Engine) -> None:
         assert request(app, "GET", url).headers["content-type"].startswith("application/json")
     feed = request(app, "GET", "/stories.atom").text
     assert "<script>" not in feed and json.dumps(XSS) not in feed
+
+
+def test_claims_that_only_unshown_reports_state_are_counted_under_the_table() -> None:
+    """Reports past the eighth are the ones carrying fewest claims; a claim only they state
+    gets no row (it would be a row of empty cells) and is counted under the table."""
+    from synoptic.brief import BriefWriter
+    from synoptic.model import Story, SyndicationGroup
+    from synoptic.web import synopsis_context
+
+    from .test_brief import FLOOD_A, art
+
+    full = [art(FLOOD_A, f"https://outlet{n}.example/floods") for n in range(8)]
+    title = FLOOD_A.split("\n\n")[0]
+    short = [
+        art(
+            f"{title}\n\nHeavy rain flooded towns across the Emilia-Romagna region on Tuesday, "
+            f"forcing 10,000 people from their homes, the civil protection agency said.\n\n{extra}",
+            f"https://brief{n}.example/floods",
+        )
+        for n, extra in enumerate(
+            [
+                "A volunteer fire brigade from Bologna pumped water out of a hospital basement.",
+                "Farmers near Lugo counted hundreds of drowned cattle in their fields overnight.",
+            ]
+        )
+    ]
+    articles = full + short
+    groups = [SyndicationGroup(f"g{n}", (a.id,)) for n, a in enumerate(articles)]
+    brief = BriefWriter().write(articles, groups)
+    now = datetime.now(UTC)
+    context = synopsis_context(brief, Story("s", title, now, now, tuple(articles), tuple(groups)))
+    assert [c["group"] for c in context["columns"]] == [f"g{n}" for n in range(8)]
+    assert [c["group"] for c in context["other_reports"]] == ["g8", "g9"]
+    assert context["claims_elsewhere"] == 2
+    assert all(any(row["cells"]) for row in context["rows"])
+    lead = next(r for r in context["rows"] if r["text"].startswith("Heavy rain"))
+    assert lead["elsewhere"] == 2
