@@ -12,6 +12,7 @@ import hashlib
 import heapq
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -60,6 +61,11 @@ def _day(moment: datetime | None) -> float:
 
 
 BATCH_SIZE = 200  # new articles written per transaction
+# A long ingest lets processes waiting to write in between two batches once it has written
+# for MIN_TURN seconds and TURN_PER_LOAD times its last reload of the learned state (which it
+# redoes after them if they wrote): at most ~1/6 of two alternating ingests' time is reloading
+MIN_TURN = 1.0
+TURN_PER_LOAD = 5
 # The document frequencies (idf) count the active window's articles and, however few those are,
 # the IDF_FLOOR articles stored last: a small archive spread over months has a handful of
 # articles in any 30 days, mostly of one event, whose own words would then get a low idf (ECB+
@@ -132,6 +138,8 @@ class Engine:
         # ingest or correction since then makes the learned state stale (reloaded)
         self._stamp: tuple[int, int] | None = None
         self._writer_held = False  # this engine holds the store's writer lock
+        self._turn_started = 0.0  # when it last took the lock (time.monotonic)
+        self._load_seconds = 0.0  # how long its last full load of the learned state took
         self._write_turn = threading.RLock()  # one thread of this process writes at a time
 
     def close(self) -> None:
@@ -176,6 +184,7 @@ class Engine:
                 return
             with self.store.writing():
                 self._writer_held = True
+                self._turn_started = time.monotonic()
                 try:
                     yield
                 finally:
@@ -194,6 +203,7 @@ class Engine:
         the active window only (memory is bounded by the window, not the archive)."""
         if self._index is not None and self._clusterer is not None:
             return self._index, self._clusterer
+        started = time.monotonic()
         self._stamp = self.store.write_stamp()  # (before reading: a later write shows)
         index = SyndicationIndex(threshold=self.settings.duplicate_threshold)
         clusterer = StoryClusterer(
@@ -234,6 +244,7 @@ class Engine:
             matrix = MemberMatrix.from_bytes(data, self.cluster_model)
             if matrix is not None and matrix.ids == self._members.get(story_id):
                 self._matrices[story_id] = matrix
+        self._load_seconds = time.monotonic() - started
         return index, clusterer
 
     def _hold_late(self, clusterer: StoryClusterer) -> None:
@@ -367,10 +378,18 @@ class Engine:
     def _let_waiting_writers_in(self) -> None:
         """Between two batches of a long ingest: processes waiting to write (a feed watcher,
         a merge, the web server's ingest) write first, and the ingest goes on from the store
-        as they left it, instead of holding them up until it ends."""
+        as they left it, instead of holding them up until it ends. Not before this turn has
+        lasted :data:`MIN_TURN` seconds and :data:`TURN_PER_LOAD` times the last reload of
+        the learned state: two long ingests then take turns without spending most of their
+        time reloading what the other wrote."""
+        held = time.monotonic() - self._turn_started
+        if held < max(MIN_TURN, TURN_PER_LOAD * self._load_seconds):
+            return
         stamp = self.store.write_stamp()
-        if self.store.let_waiting_writers_in() and self.store.write_stamp() != stamp:
-            self._forget_state()
+        if self.store.let_waiting_writers_in():
+            self._turn_started = time.monotonic()
+            if self.store.write_stamp() != stamp:
+                self._forget_state()
 
     def _known(self, article_id: str) -> bool:
         self._load()  # the active window's articles and the batch's are in memory
