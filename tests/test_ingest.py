@@ -664,6 +664,22 @@ def a_waiting_writer_goes_between_batches(url: str, tmp_path: Path) -> None:
         reader.dispose()
 
 
+def test_a_turn_lasts_a_second_and_five_reloads_before_it_is_handed_over(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handing over after every batch made two long imports reload each other's writes every
+    200 articles (seconds each on a large store)."""
+    asked: list[bool] = []
+    monkeypatch.setattr(engine.store, "let_waiting_writers_in", lambda: asked.append(True))
+    engine._load_seconds = 0.5  # a turn then lasts at least 2.5 s
+    engine._turn_started = time.monotonic() - 2.0
+    engine._let_waiting_writers_in()
+    assert asked == []
+    engine._turn_started -= 1.0
+    engine._let_waiting_writers_in()
+    assert asked == [True]
+
+
 def test_a_waiting_writer_goes_between_the_batches_of_a_long_ingest(tmp_path: Path) -> None:
     a_waiting_writer_goes_between_batches(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path)
 
