@@ -545,6 +545,57 @@ def _stream(path: Path, n: int) -> None:
             out.write(json.dumps(record) + "\n")
 
 
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_worker_processes_end_when_the_ingest_is_killed(tmp_path: Path) -> None:
+    """A killed `synoptic ingest --workers 2` left its worker processes (~165 MB each), their
+    forkserver and the resource tracker waiting for work forever."""
+    stream = tmp_path / "stream.jsonl"
+    _stream(stream, 2000)
+    command = [sys.executable, "-c", "from synoptic.cli import main; main()", "ingest"]
+    ingest = subprocess.Popen(
+        [*command, "--db", f"sqlite:///{tmp_path / 'w.db'}", str(stream), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    helpers: set[int] = set()
+    while len(helpers) < 4 and time.monotonic() < deadline:  # tracker, forkserver, 2 workers
+        assert ingest.poll() is None
+        helpers = _descendants(ingest.pid)
+        time.sleep(0.05)
+    assert len(helpers) >= 4, helpers
+    ingest.send_signal(signal.SIGKILL)
+    ingest.wait()
+    deadline = time.monotonic() + 20
+
+    def running(pid: int) -> bool:  # (an ended process not yet reaped is a zombie, "Z")
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    while (alive := {p for p in helpers if running(p)}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, [Path(f"/proc/{p}/cmdline").read_bytes()[:80] for p in alive]
+
+
 KILL_TABLES = ("articles", "memberships", "fingerprints", "syndication")
 
 

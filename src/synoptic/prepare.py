@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -22,6 +25,7 @@ from synoptic.model import Article, Document, Rejection
 from synoptic.text import words
 
 CHUNK = 32  # documents per task sent to a worker
+WATCH_EVERY = 1.0  # seconds between a worker's checks that the ingesting process is there
 AHEAD = 4  # tasks queued per worker (bounds memory however long the input is)
 
 
@@ -71,9 +75,29 @@ def _prepare_chunk(channels: tuple[str, ...], chunk: list[Document | Rejection])
     return [preparer(item) for item in chunk]
 
 
+def _end_with(pid: int) -> None:
+    """A worker's initializer: end this worker once process ``pid`` (the one that started
+    it) is gone. Killed, that process closes nothing, and its workers (each holding the
+    other end of its own task queue) and their forkserver waited for work forever, ~165 MB
+    each."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_EVERY)
+            try:
+                os.kill(pid, 0)  # (signal 0: is it there?)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # there, under another user: its pid was reused, which this cannot tell
+
+    threading.Thread(target=watch, name="synoptic-parent-watch", daemon=True).start()
+
+
 class Workers:
     """Worker processes for :func:`prepared`, started on first use and kept for later ingests
-    until :meth:`close` (the engine owns one when ``workers`` > 1)."""
+    until :meth:`close` (the engine owns one when ``workers`` > 1). They end by themselves
+    when the process that started them is killed."""
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -83,7 +107,12 @@ class Workers:
         if self._pool is None:
             # forkserver, not fork: the caller may run threads (web server, feed watcher)
             context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=self.n, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.n,
+                mp_context=context,
+                initializer=_end_with,
+                initargs=(os.getpid(),),
+            )
         return self._pool
 
     def close(self) -> None:
