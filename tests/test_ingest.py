@@ -545,6 +545,41 @@ def _stream(path: Path, n: int) -> None:
             out.write(json.dumps(record) + "\n")
 
 
+def test_ctrl_c_mid_ingest_says_what_stays_and_the_rerun_goes_on(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) ended `synoptic ingest` with exit code 130 and not a word; it now says
+    that what was stored stays and that running the command again goes on."""
+    stream = tmp_path / "stream.jsonl"
+    _stream(stream, 2000)
+    db = tmp_path / "int.db"
+    command = [sys.executable, "-c", "from synoptic.cli import main; main()", "ingest"]
+    command += ["--db", f"sqlite:///{db}", str(stream)]
+    ingest = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stored() -> int:
+        try:
+            conn = sqlite3.connect(db, timeout=30)
+            try:
+                return int(conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+            finally:
+                conn.close()
+        except sqlite3.OperationalError:  # (not created yet)
+            return 0
+
+    deadline = time.monotonic() + 120
+    while stored() == 0 and time.monotonic() < deadline:
+        assert ingest.poll() is None
+        time.sleep(0.02)
+    ingest.send_signal(signal.SIGINT)
+    out, err = ingest.communicate(timeout=120)
+    assert ingest.returncode == 130, (out, err)
+    assert "interrupted: the batches stored before stay" in " ".join(err.split())
+    kept = stored()
+    assert 0 < kept < 2000
+    again = subprocess.run([*command, "--json"], capture_output=True, text=True, check=True)
+    report = json.loads(again.stdout)
+    assert len(report["duplicates"]) == kept and len(report["new"]) == 2000 - kept
+
+
 def _descendants(pid: int) -> set[int]:
     """Every process below ``pid`` (Linux /proc)."""
     children: dict[int, list[int]] = {}

@@ -173,8 +173,15 @@ def _progress(enabled: bool) -> Iterator[Callable[[Article | Rejection | None], 
 
 def _ingest(eng: Engine, paths: list[str], *, quiet: bool) -> IngestReport:
     stdin = sys.stdin.buffer if "-" in paths else None
-    with _progress(not quiet and err.is_terminal) as step:
-        report = eng.ingest(paths, stdin=stdin, progress=step)
+    try:
+        with _progress(not quiet and err.is_terminal) as step:
+            report = eng.ingest(paths, stdin=stdin, progress=step)
+    except KeyboardInterrupt:
+        err.print(
+            "interrupted: the batches stored before stay (the one in progress was not written); "
+            "run the same command again to go on: what is stored is skipped as a duplicate"
+        )
+        raise typer.Exit(130) from None
     _report_rejections(report.rejected)
     if report.late:
         days = eng.settings.window_days
