@@ -551,7 +551,10 @@ def test_ctrl_c_mid_ingest_says_what_stays_and_the_rerun_goes_on(tmp_path: Path)
     stream = tmp_path / "stream.jsonl"
     _stream(stream, 2000)
     db = tmp_path / "int.db"
-    command = [sys.executable, "-c", "from synoptic.cli import main; main()", "ingest"]
+    # (Ctrl-C's own handler: a process started in the background, as CI may run this suite,
+    # inherits SIGINT ignored, and a terminal's user never has it so)
+    start = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+    command = [sys.executable, "-c", f"{start}; from synoptic.cli import main; main()", "ingest"]
     command += ["--db", f"sqlite:///{db}", str(stream)]
     ingest = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
