@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -75,11 +76,13 @@ def _prepare_chunk(channels: tuple[str, ...], chunk: list[Document | Rejection])
     return [preparer(item) for item in chunk]
 
 
-def _end_with(pid: int) -> None:
-    """A worker's initializer: end this worker once process ``pid`` (the one that started
-    it) is gone. Killed, that process closes nothing, and its workers (each holding the
-    other end of its own task queue) and their forkserver waited for work forever, ~165 MB
-    each."""
+def _worker_start(pid: int) -> None:
+    """A worker's initializer. Ctrl-C is the ingesting process's to handle (a terminal sends
+    it to every process of the group, and each worker printed a traceback); and the worker
+    ends once process ``pid`` (the one that started it) is gone: killed, that process closes
+    nothing, and its workers (each holding the other end of its own task queue) and their
+    forkserver waited for work forever, ~165 MB each."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while True:
@@ -110,7 +113,7 @@ class Workers:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.n,
                 mp_context=context,
-                initializer=_end_with,
+                initializer=_worker_start,
                 initargs=(os.getpid(),),
             )
         return self._pool
