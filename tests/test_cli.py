@@ -211,3 +211,30 @@ def test_serve_on_a_port_in_use_is_a_usage_error(db_url: str) -> None:
         result = invoke("serve", "--db", db_url, "--port", str(port))
     assert result.exit_code == 2, result.output
     assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output
+
+
+def test_an_output_file_is_replaced_whole_or_not_at_all(
+    db_url: str, parade_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk in the middle of `export` cut the previous feed short (it was written in
+    place); the new file is now written beside it and renamed over it."""
+    import errno
+
+    assert invoke("ingest", parade_dir, "--db", db_url).exit_code == 0
+    target = tmp_path / "stories.xml"
+    target.write_text("the previous feed")
+    real = Path.write_text
+
+    def full_disk(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        real(self, data[:10], *args, **kwargs)  # type: ignore[arg-type]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    result = invoke("export", "--atom", target, "--db", db_url)
+    monkeypatch.undo()
+    assert result.exit_code == 2, result.output
+    assert "No space left on device" in " ".join(result.output.split())
+    assert target.read_text() == "the previous feed"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    assert invoke("export", "--atom", target, "--db", db_url).exit_code == 0
+    assert target.read_text().startswith("<?xml")

@@ -8,6 +8,8 @@ says what to do.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -132,10 +134,18 @@ def _settings(
 
 
 def _write(path: Path, text: str) -> None:
-    """Write an output file, or say why it cannot be written (a usage error)."""
+    """Write an output file whole or not at all (written beside it, then renamed over it: a
+    feed that cron rewrites is never read half-written, nor left cut short by a full disk),
+    or say why it cannot be written (a usage error)."""
+    target = path.resolve()  # (through a link, to the file it names)
+    part = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
-        path.write_text(text, encoding="utf-8")
+        part.write_text(text, encoding="utf-8")
+        if target.is_file():
+            shutil.copymode(target, part)
+        os.replace(part, target)
     except OSError as exc:
+        part.unlink(missing_ok=True)
         raise SettingsError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
