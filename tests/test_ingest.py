@@ -119,7 +119,7 @@ def test_bad_input_is_rejected_with_reasons_and_good_input_lands(
                 "topic": "quakes",
             }
         ),
-        '{"id": "ext-2", "title": "broken", "text": ',
+        '{"id": "ext-2", "title": "broken", "text": "a string cut\tshort',
         json.dumps({"id": "ext-3", "title": "no text"}),
         json.dumps({"id": "ext-4", "text": QUAKE_A, "published": "last Tuesday"}),
     ]
@@ -129,7 +129,10 @@ def test_bad_input_is_rejected_with_reasons_and_good_input_lands(
     reasons = {r.origin: r.reason for r in report.rejected}
     for name, word in expected.items():
         assert word in reasons[str(batch / name)], (name, reasons.get(str(batch / name)))
-    assert "invalid JSON" in reasons[f"{batch / 'dump.jsonl'}:2"]
+    # (the parser's "Invalid control character at" read "... at at column 57")
+    assert reasons[f"{batch / 'dump.jsonl'}:2"] == (
+        "invalid JSON: Invalid control character at column 57"
+    )
     assert "no 'text' or 'html'" in reasons[f"{batch / 'dump.jsonl'}:3"]
     assert "ISO 8601" in reasons[f"{batch / 'dump.jsonl'}:4"]
     assert len(report.new) == 2  # good.txt and dump.jsonl line 1

@@ -97,6 +97,11 @@ def json_document(obj: Any, origin: str) -> Item:
     return Rejection(origin, "object has no 'text' or 'html' field with content")
 
 
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    """The parser's message without its own dangling "at" ("Invalid control character at")."""
+    return exc.msg.removesuffix(" at")
+
+
 class Reader:
     """Walks paths and yields Documents and Rejections. ``max_bytes`` caps one document."""
 
@@ -308,7 +313,7 @@ class Reader:
             try:
                 obj = json.loads(decoded)
             except json.JSONDecodeError as exc:
-                yield Rejection(where, f"invalid JSON: {exc.msg} at column {exc.colno}")
+                yield Rejection(where, f"invalid JSON: {_json_problem(exc)} at column {exc.colno}")
                 continue
             yield json_document(obj, where)
 
@@ -321,7 +326,8 @@ class Reader:
             obj = json.loads(decoded)
         except json.JSONDecodeError as exc:
             yield Rejection(
-                origin, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                origin,
+                f"invalid JSON: {_json_problem(exc)} at line {exc.lineno} column {exc.colno}",
             )
             return
         if is_json_feed(obj):
