@@ -122,10 +122,33 @@ def test_merge_and_split_json(db_url: str, parade_dir: Path) -> None:
     assert twice.exit_code == 2 and "already one story" in twice.output
 
 
-def test_unknown_story_is_a_usage_error(db_url: str) -> None:
+def test_unknown_story_is_a_usage_error(db_url: str, parade_dir: Path) -> None:
+    assert invoke("ingest", parade_dir, "--db", db_url).exit_code == 0
     result = invoke("story", "s_nope", "--db", db_url)
     assert result.exit_code == 2
     assert "synoptic stories" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["stories"],
+        ["story", "s_nope"],
+        ["rejections"],
+        ["merge", "s_a", "s_b"],
+        ["split", "s_a", "a_b"],
+        ["export", "--atom", "feed.xml"],
+        ["sources", "list"],
+    ],
+)
+def test_a_command_that_reads_a_store_does_not_make_one(tmp_path: Path, args: list[str]) -> None:
+    """A mistyped --db made these commands create an empty store there and answer from it
+    ("No stories yet")."""
+    typo = tmp_path / "synoptc.db"
+    result = invoke(*[tmp_path / a if a == "feed.xml" else a for a in args], "--db", typo)
+    assert result.exit_code == 2, result.output
+    assert "no synoptic store at" in " ".join(result.output.split())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_db_url_is_a_usage_error() -> None:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from synoptic import engine as engine_module
@@ -131,6 +132,21 @@ def _settings(
     if max_bytes is not None:
         kwargs["max_bytes"] = max_bytes
     return Settings(**kwargs)
+
+
+def _stored(db: str) -> Settings:
+    """The settings of a command that reads an existing store: an SQLite file that is not
+    there is a mistyped ``--db`` (such commands created an empty store there and answered
+    from it), not a new store."""
+    settings = _settings(db)
+    url = make_url(settings.db_url)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and "mode=memory" not in str(url) and not Path(path).exists():
+        raise SettingsError(
+            f"no synoptic store at {path}: check --db (or SYNOPTIC_DB); "
+            "`synoptic ingest PATH --db ...` creates one"
+        )
+    return settings
 
 
 def _write(path: Path, text: str) -> None:
@@ -265,7 +281,7 @@ def ingest(
 @app.command()
 def stories(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
     """List stories, most recently updated first."""
-    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+    with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         items = eng.story_list()
         if as_json:
             _print_json([story_json(s) for s in items])
@@ -319,13 +335,13 @@ def story(
 ) -> None:
     """Print one story's brief: summary with citations, claims, names, timeline, framing."""
     if why:
-        with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+        with errors_to_messages(), Engine(settings=_stored(db)) as eng:
             _print_why(eng, story_id, as_json)
         return
     if as_json and markdown:
         err.print("[red]error:[/red] choose one of --json and --markdown")
         raise typer.Exit(EXIT_USAGE)
-    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+    with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         brief = eng.brief(story_id, words=words)
         if html is not None:
             _write(html, brief_html(brief))
@@ -379,7 +395,7 @@ def merge(
 
     With --json: {"story": the merged story's id, "merged": OTHER as given}.
     """
-    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+    with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         kept = eng.merge(keep, other)
     if as_json:
         _print_json({"story": kept, "merged": other})
@@ -398,7 +414,7 @@ def split(
 
     With --json: {"story": the story they left, "new_story", "moved": the article ids}.
     """
-    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+    with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         new_id = eng.split(story_id, article_ids)
         left = eng.story(story_id).id  # (an old id of a merged story resolves)
     moved = sorted(set(article_ids))
@@ -483,7 +499,7 @@ def brief(
 @app.command()
 def rejections(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
     """Inputs that were rejected, with the reason and how often."""
-    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+    with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         rows = eng.rejections()
     if as_json:
         _print_json(
@@ -568,7 +584,7 @@ def export(
 
     with (
         errors_to_messages(),
-        Engine(settings=_settings(db)) as eng,
+        Engine(settings=_stored(db)) as eng,
         Progress(
             SpinnerColumn(),
             TextColumn("writing briefs"),
@@ -641,7 +657,7 @@ def sources_add(
 @sources_app.command("list")
 def sources_list(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
     """Followed feeds with their health: last success, last error, articles seen, next poll."""
-    with errors_to_messages(), Engine(settings=_settings(db)) as eng:
+    with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         rows = eng.store.source_rows()
 
     def iso(value: Any) -> str | None:
