@@ -155,6 +155,12 @@ def test_missing_path_and_stdin(engine: Engine, tmp_path: Path) -> None:
 
     report = engine.ingest([tmp_path / "nope.txt"])
     assert "no such file" in report.rejected[0].reason
+    empty = tmp_path / "empty"
+    (empty / ".git").mkdir(parents=True)
+    (empty / ".git" / "HEAD").write_text("ref: refs/heads/main")
+    report = engine.ingest([empty])  # (it said "0 new, 0 duplicates, 0 rejected", nothing else)
+    assert [r.origin for r in report.rejected] == [str(empty)]
+    assert "holds no files to read" in report.rejected[0].reason
     stream = io.BytesIO((json.dumps({"title": "Quake", "text": QUAKE_B}) + "\nnot json\n").encode())
     report = engine.ingest(["-"], stdin=stream)
     assert len(report.new) == 1

@@ -138,6 +138,12 @@ class Reader:
             and not any(part.startswith(".") for part in p.relative_to(folder).parts)
             and not p.name.endswith(SIDECAR)
         )
+        if not files:
+            yield Rejection(
+                str(folder),
+                "the folder holds no files to read (hidden files and *.meta.json sidecars are "
+                "skipped); is it the right folder?",
+            )
         for path in files:
             yield from self.read_file(path)
 
