@@ -22,7 +22,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from synoptic import engine as engine_module
@@ -42,7 +41,7 @@ from synoptic.render import (
     why_json,
 )
 from synoptic.settings import DEFAULT_DB_URL, Settings
-from synoptic.store import store_failure
+from synoptic.store import sqlite_file, store_failure
 
 app = typer.Typer(
     name="synoptic",
@@ -139,9 +138,8 @@ def _stored(db: str) -> Settings:
     there is a mistyped ``--db`` (such commands created an empty store there and answered
     from it), not a new store."""
     settings = _settings(db)
-    url = make_url(settings.db_url)
-    path = url.database if url.get_backend_name() == "sqlite" else None
-    if path and path != ":memory:" and "mode=memory" not in str(url) and not Path(path).exists():
+    path = sqlite_file(settings.db_url)
+    if path is not None and not Path(path).exists():
         raise SettingsError(
             f"no synoptic store at {path}: check --db (or SYNOPTIC_DB); "
             "`synoptic ingest PATH --db ...` creates one"
@@ -174,20 +172,26 @@ def _report_rejections(rejected: list[Rejection]) -> None:
         err.print(f"[yellow]rejected[/yellow] {escape(r.origin)}: {escape(r.reason)}")
 
 
+def _bar(*before: TextColumn, after: tuple[TextColumn, ...] = (), shown: bool = True) -> Progress:
+    """The progress bar of long commands: on stderr, gone when done, only on a terminal."""
+    return Progress(
+        SpinnerColumn(),
+        *before,
+        BarColumn(),
+        MofNCompleteColumn(),
+        *after,
+        console=err,
+        transient=True,
+        disable=not (shown and err.is_terminal),
+    )
+
+
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[Article | Rejection | None], None] | None]:
     if not enabled:
         yield None
         return
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("ingesting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[last]}"),
-        console=err,
-        transient=True,
-    ) as bar:
+    with _bar(TextColumn("ingesting"), after=(TextColumn("{task.fields[last]}"),)) as bar:
         task = bar.add_task("ingest", total=None, last="")
 
         def step(item: Article | Rejection | None) -> None:
@@ -585,15 +589,7 @@ def export(
     with (
         errors_to_messages(),
         Engine(settings=_stored(db)) as eng,
-        Progress(
-            SpinnerColumn(),
-            TextColumn("writing briefs"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as bar,
+        _bar(TextColumn("writing briefs")) as bar,
     ):
         task = bar.add_task("export", total=None)
         feed = atom_feed(
@@ -812,14 +808,7 @@ def _scored(
 ) -> None:
     """Run an evaluation of ``total`` items with a progress bar on stderr (none with --json
     or off a terminal), then print its scores."""
-    with Progress(
-        SpinnerColumn(),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err,
-        transient=True,
-        disable=as_json or not err.is_terminal,
-    ) as bar:
+    with _bar(shown=not as_json) as bar:
         task = bar.add_task("eval", total=total)
         scores = evaluate(lambda: bar.advance(task))
     _print_scores(scores, as_json)

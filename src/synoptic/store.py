@@ -42,7 +42,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from synoptic.errors import NotFound, StoreError
@@ -69,6 +69,15 @@ WRITER_LOCK_KEY = int.from_bytes(
 )
 
 SCHEMA_VERSION = 10
+
+
+def sqlite_file(url: str | URL) -> str | None:
+    """The file of an SQLite database URL; None for an in-memory one or another database."""
+    url = make_url(url)
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or "mode=memory" in str(url):
+        return None
+    return database
 
 
 def store_failure(exc: SQLAlchemyError) -> str:
@@ -532,8 +541,8 @@ class Store:
                     url.database,
                 )
                 self._queue_for(fd, path)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            else:
+                self._say_holder(fd)
             self._held = fd
             yield True
         finally:
@@ -542,11 +551,8 @@ class Store:
 
     def _lock_path(self) -> str | None:
         """The SQLite writer lock's file; None where there is no lock to take."""
-        url = self.engine.url
-        database = url.database if url.get_backend_name() == "sqlite" else None
-        if fcntl is None or not database or database == ":memory:" or "mode=memory" in str(url):
-            return None
-        return f"{database}.lock"
+        database = sqlite_file(self.engine.url)
+        return f"{database}.lock" if fcntl is not None and database is not None else None
 
     @staticmethod
     def _queue_for(fd: int, path: str) -> None:
@@ -558,6 +564,13 @@ class Store:
             fcntl.flock(fd, fcntl.LOCK_EX)
         finally:
             os.close(waiting)  # (releases the shared lock)
+        Store._say_holder(fd)
+
+    @staticmethod
+    def _say_holder(fd: int) -> None:
+        """This process's pid in the lock file, for a waiter's message."""
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
 
     def let_waiting_writers_in(self) -> bool:
         """Called by the writer lock's holder between two of its writes: when other
@@ -601,8 +614,6 @@ class Store:
         finally:
             os.close(waiting)
         self._queue_for(fd, path)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
         return True
 
     @contextmanager
