@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from synoptic.cli import app
 from synoptic.store import Store
 
-from .conftest import QUAKE_A
+from .conftest import QUAKE_A, QUAKE_B
 
 runner = CliRunner()
 COMMANDS = ["run", "ingest", "stories", "story", "extract", "brief", "rejections"]
@@ -101,6 +101,39 @@ def test_the_stories_table_never_cuts_an_id(db_url: str, parade_dir: Path) -> No
     table = runner.invoke(app, ["stories", "--db", db_url], env={"COLUMNS": "80"})
     ids = [s["id"] for s in json.loads(invoke("stories", "--db", db_url, "--json").output)]
     assert len(ids) == 2 and all(i in table.output for i in ids), table.output
+
+
+def test_stories_can_be_searched_filtered_and_limited(
+    db_url: str, parade_dir: Path, tmp_path: Path
+) -> None:
+    """A store of thousands of stories is not read in a terminal whole: `stories` takes the
+    web list's filters (words, outlet, since) and a limit, and says how many it left out."""
+    quakes = tmp_path / "quakes"
+    quakes.mkdir()
+    (quakes / "chile.txt").write_text(QUAKE_A)
+    (quakes / "japan.txt").write_text(QUAKE_B)
+    for folder in (parade_dir, quakes):
+        assert invoke("ingest", folder, "--db", db_url).exit_code == 0
+    everything = json.loads(invoke("stories", "--db", db_url, "--json").output)
+    assert len(everything) == 3
+
+    def listed(*options: str) -> list[str]:
+        result = invoke("stories", "--db", db_url, "--json", *options)
+        assert result.exit_code == 0, result.output
+        return [s["headline"] for s in json.loads(result.output)]
+
+    assert listed("--search", "Noto peninsula") == ["Deadly quake hits Japan's Noto peninsula"]
+    assert listed("-s", "earthquake") != [] and len(listed("-s", "quake Chile")) == 1
+    assert listed("--search", "parade Chile") == []  # every word, in one article
+    assert len(listed("--outlet", "THE KYIV INDEPENDENT")) == 1
+    assert len(listed("--since", "2d")) == 3 and listed("--since", "2999-01-01") == []
+    newest = listed("--limit", "2")
+    assert newest == [s["headline"] for s in everything[:2]]
+    table = invoke("stories", "--db", db_url, "--limit", "1")
+    assert table.exit_code == 0 and "1 of 3 stories" in table.output
+    assert "No story matches" in invoke("stories", "--db", db_url, "-s", "zebra").output
+    wrong = invoke("stories", "--db", db_url, "--since", "last tuesday")
+    assert wrong.exit_code == 2 and "cannot read 'last tuesday'" in wrong.output
 
 
 def test_merge_and_split_json(db_url: str, parade_dir: Path) -> None:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,12 @@ def test_seeds_end_to_end_on_postgresql(pg_url: str, parade_dir: Path, tmp_path:
         assert len(stories) == 1 and stories[0].independent_reports == 2
         brief = eng.brief(stories[0].id)
         assert any(c.status == "agreed" and "26 foreign heads" in c.text for c in brief.claims)
-        assert eng.store.search("Fico")  # PostgreSQL full-text search
+        # PostgreSQL's full-text search, the outlet filter (any case) and the page
+        assert eng.story_page(search=["Fico"]) == (1, eng.story_list())
+        assert eng.story_page(search=["Fico", "parade"], outlet="THE KYIV INDEPENDENT")[0] == 1
+        assert eng.story_page(search=["Fico earthquake"])[0] == 0
+        assert eng.story_page(since=datetime(2999, 1, 1, tzinfo=UTC), limit=5) == (0, [])
+        assert eng.story_page(offset=1) == (1, [])
         (tmp_path / "bad.txt").write_bytes(b"\x00\x01")
         eng.ingest([tmp_path / "bad.txt"])
         eng.ingest([tmp_path / "bad.txt"])

@@ -950,3 +950,7 @@ def test_the_story_list_is_the_stories_without_texts_in_two_queries(
     assert len(full) >= 3 and [story_json(s) for s in listed] == [story_json(s) for s in full]
     assert [s.independent_reports for s in listed] == [s.independent_reports for s in full]
     assert all(a.text == "" for s in listed for a in s.articles)
+    # a page: the count, its stories, and only their articles
+    statements.clear()
+    assert engine.story_page(limit=1) == (len(full), listed[:1])
+    assert len(statements) == 3

@@ -247,7 +247,7 @@ def test_pages_are_answered_while_a_write_runs(
 def test_a_database_failure_is_503_with_what_to_do(
     parade_app, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def gone(*args: Any) -> None:
+    def gone(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
     monkeypatch.setattr(engine.store, "story_listing", gone)

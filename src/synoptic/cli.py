@@ -13,6 +13,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -282,16 +283,75 @@ def ingest(
         raise typer.Exit(EXIT_REJECTED if report.rejected else EXIT_OK)
 
 
+STORIES_SHOWN = 50  # the table's default length (--json lists every story unless --limit)
+
+
+def _moment(text: str) -> datetime:
+    """An ISO 8601 date or time (UTC unless it says), or a duration ago ('2d', '12h')."""
+    from synoptic.sources import parse_duration
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        try:
+            return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+        except SettingsError:
+            raise SettingsError(
+                f"cannot read {text!r} as a date or time: write e.g. 2026-11-24, "
+                "2026-11-24T09:00 or a time ago such as 12h or 2d"
+            ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @app.command()
-def stories(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
+def stories(
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            "-s",
+            help="Only stories with an article containing all these words (title or text).",
+        ),
+    ] = None,
+    outlet: Annotated[
+        str | None, typer.Option(help="Only stories with an article from this outlet (any case).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only stories updated at or after this date or time (ISO 8601, UTC unless it "
+            "says: 2026-11-24, 2026-11-24T09:00) or this long ago (30m, 12h, 2d).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help=f"List at most this many (0: all). Default: {STORIES_SHOWN} in the table, "
+            "all with --json.",
+            min=0,
+        ),
+    ] = None,
+) -> None:
     """List stories, most recently updated first."""
+    if limit is None:
+        limit = 0 if as_json else STORIES_SHOWN
     with errors_to_messages(), Engine(settings=_stored(db)) as eng:
-        items = eng.story_list()
+        total, items = eng.story_page(
+            search=[search] if search else [],
+            outlet=outlet,
+            since=None if since is None else _moment(since),
+            limit=limit or None,
+        )
         if as_json:
             _print_json([story_json(s) for s in items])
             return
         if not items:
-            out.print("No stories yet. Add articles with `synoptic ingest PATH`.")
+            if search or outlet or since:
+                out.print("No story matches. `synoptic stories` without filters lists them all.")
+            else:
+                out.print("No stories yet. Add articles with `synoptic ingest PATH`.")
             return
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         # the id is what `story`, `merge` and `split` take: never cut, whatever the width
@@ -314,6 +374,11 @@ def stories(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
                 s.updated.strftime("%Y-%m-%d %H:%M"),
             )
         out.print(table)
+        if total > len(items):
+            out.print(
+                f"{len(items)} of {total} stories, most recently updated first: --limit 0 lists "
+                "them all; --search, --outlet and --since narrow them."
+            )
 
 
 @app.command()

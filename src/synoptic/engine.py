@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -806,11 +806,42 @@ class Engine:
         """Every story, most recently updated first."""
         return [self.story(row["id"]) for row in self.store.story_rows()]
 
-    def story_list(self) -> list[Story]:
+    def story_list(
+        self,
+        *,
+        search: Sequence[str] = (),
+        outlet: str | None = None,
+        since: datetime | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[Story]:
         """:meth:`stories` without the articles' texts (each ``Article.text`` is empty, and
         authors, removed parts and extra fields are left out): what a list of stories shows,
-        read at once instead of story by story (docs/architecture.md, "Known limits")."""
-        return [
+        read at once instead of story by story (docs/architecture.md, "Known limits"). The
+        filters and the page are :meth:`story_page`'s."""
+        return self.story_page(
+            search=search, outlet=outlet, since=since, offset=offset, limit=limit
+        )[1]
+
+    def story_page(
+        self,
+        *,
+        search: Sequence[str] = (),
+        outlet: str | None = None,
+        since: datetime | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[Story]]:
+        """How many stories have an article matching every full-text query in ``search``
+        (all its words), an article from ``outlet`` (any case) and an update at or after
+        ``since``, and ``limit`` of them from the ``offset``-th on, most recently updated
+        first, as :meth:`story_list` gives them. Only the page's articles are read."""
+        if since is not None:  # (SQLite keeps times as UTC text: compare in UTC)
+            since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+        total, rows = self.store.story_listing(
+            search=search, outlet=outlet, since=since, offset=offset, limit=limit
+        )
+        return total, [
             Story(
                 row["id"],
                 story_headline(arts),
@@ -819,7 +850,7 @@ class Engine:
                 tuple(arts),
                 tuple(groups),
             )
-            for row, arts, groups in self.store.story_listing()
+            for row, arts, groups in rows
         ]
 
     def story_of(self, article_id: str) -> str:

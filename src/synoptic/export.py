@@ -44,7 +44,7 @@ def atom_feed(
     a hundred briefs takes a while on a large store)."""
     ET.register_namespace("", ATOM)
     feed = ET.Element("feed", xmlns=ATOM)
-    stories = engine.story_list()[:limit]
+    stories = engine.story_list(limit=limit)
     ET.SubElement(feed, "id").text = f"urn:synoptic:feed:{base_url or 'local'}"
     ET.SubElement(feed, "title").text = "synoptic stories"
     newest = stories[0].updated.isoformat() if stories else "1970-01-01T00:00:00+00:00"

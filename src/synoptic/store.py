@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,11 +34,14 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     case,
+    column,
     create_engine,
     event,
+    false,
     func,
     inspect,
     select,
+    table,
     text,
     update,
 )
@@ -190,6 +193,8 @@ corrections = Table(
     Column("payload", JSON, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
 )
+
+_fts = table("articles_fts", column("article_id"))  # (SQLite only; created below)
 
 FTS_SQLITE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(article_id UNINDEXED, title, text)"
@@ -797,31 +802,66 @@ class Store:
 
     def story_listing(
         self,
-    ) -> list[tuple[dict[str, Any], list[Article], list[SyndicationGroup]]]:
-        """Every story (most recently updated first) with its articles' metadata but not their
-        texts (``Article.text`` is empty), and its syndication groups: what a list of stories
-        shows, read in two queries of one transaction however many stories there are."""
+        *,
+        search: Sequence[str] = (),
+        outlet: str | None = None,
+        since: datetime | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[tuple[dict[str, Any], list[Article], list[SyndicationGroup]]]]:
+        """Stories (most recently updated first) with their articles' metadata but not their
+        texts (``Article.text`` is empty), and their syndication groups: what a list of stories
+        shows, read in two queries of one transaction however many stories there are (three
+        for a page that may leave some out: their count). Only
+        stories with an article matching each full-text query of ``search`` (:meth:`search`),
+        an article from ``outlet`` (any case) and an update at or after ``since``; of those,
+        ``limit`` from the ``offset``-th on (only their articles are read). Returns how many
+        stories match, and the page."""
+        heads = select(stories.c.id, stories.c.created, stories.c.updated)
+        for query in search:
+            heads = heads.where(
+                stories.c.id.in_(
+                    select(memberships.c.story_id).where(
+                        memberships.c.article_id.in_(self._matching(query))
+                    )
+                )
+            )
+        if outlet is not None:
+            heads = heads.where(
+                stories.c.id.in_(
+                    select(memberships.c.story_id)
+                    .join(articles, articles.c.id == memberships.c.article_id)
+                    .where(func.lower(articles.c.outlet) == outlet.lower())
+                )
+            )
+        if since is not None:
+            heads = heads.where(stories.c.updated >= since)
         listed = [c for c in articles.c if c.name not in ("text", "removed", "extra", "authors")]
         with self.engine.connect() as conn:
-            heads = conn.execute(
-                select(stories.c.id, stories.c.created, stories.c.updated).order_by(
-                    stories.c.updated.desc(), stories.c.id
-                )
-            ).mappings()
+            page = heads.order_by(stories.c.updated.desc(), stories.c.id).offset(offset)
+            head_rows = [dict(h) for h in conn.execute(page.limit(limit)).mappings()]
+            total = len(head_rows)
+            if offset or (limit is not None and total == limit):  # (a page: count them all)
+                total = conn.execute(
+                    select(func.count()).select_from(heads.subquery())
+                ).scalar_one()
+            members: dict[str, list[Article]] = {}
+            grouped: dict[str, dict[str, list[Article]]] = {}
+            shown = select(memberships.c.story_id, syndication.c.group_id, *listed)
+            if len(head_rows) <= 10_000 and (search or outlet or since or offset or limit):
+                # (a longer list of ids could pass SQLite's 32,766 parameters: then read every
+                # story's articles and keep the page's, as for the whole list)
+                shown = shown.where(memberships.c.story_id.in_([h["id"] for h in head_rows]))
             rows = conn.execute(
-                select(memberships.c.story_id, syndication.c.group_id, *listed)
-                .join(articles, articles.c.id == memberships.c.article_id)
+                shown.join(articles, articles.c.id == memberships.c.article_id)
                 .join(syndication, syndication.c.article_id == memberships.c.article_id)
                 .order_by(articles.c.seq)
             ).mappings()
-            head_rows = [dict(h) for h in heads]
-            members: dict[str, list[Article]] = {}
-            grouped: dict[str, dict[str, list[Article]]] = {}
             for r in rows:
                 article = row_article({**r, "text": "", "authors": (), "removed": (), "extra": {}})
                 members.setdefault(r["story_id"], []).append(article)
                 grouped.setdefault(r["story_id"], {}).setdefault(r["group_id"], []).append(article)
-        return [
+        return int(total), [
             (
                 h | {"created": as_utc(h["created"]), "updated": as_utc(h["updated"])},
                 members.get(h["id"], []),
@@ -1002,36 +1042,22 @@ class Store:
                     )
                 )
 
-    def search(self, query: str, *, limit: int = 500) -> list[str]:
-        """Ids of articles matching a full-text query (SQLite FTS5; PostgreSQL full-text search)."""
+    def _matching(self, query: str) -> Any:
+        """The ids of the articles that match a full-text query, as a subquery (SQLite FTS5:
+        every word, in any order; PostgreSQL's full-text search likewise). No words: none."""
         # (a NUL ended SQLite's FTS5 query string early, and PostgreSQL refuses it)
         terms = [t for t in storable(query).replace('"', " ").split() if t]
         if not terms:
-            return []
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                match = " ".join(f'"{t}"' for t in terms)
-                rows = conn.exec_driver_sql(
-                    "SELECT article_id FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rank LIMIT ?",
-                    (match, limit),
-                )
-                return [r[0] for r in rows]
-            document = func.to_tsvector("simple", articles.c.title + " " + articles.c.text)
-            rows = conn.execute(
-                select(articles.c.id)
-                .where(document.op("@@")(func.plainto_tsquery("simple", " ".join(terms))))
-                .limit(limit)
+            return select(articles.c.id).where(false())
+        if self.engine.dialect.name == "sqlite":
+            match = " ".join(f'"{t}"' for t in terms)
+            return select(_fts.c.article_id).where(
+                text("articles_fts MATCH :match").bindparams(match=match)
             )
-            return [r[0] for r in rows]
-
-    def stories_of(self, article_ids: list[str]) -> set[str]:
-        if not article_ids:
-            return set()
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(memberships.c.story_id).where(memberships.c.article_id.in_(article_ids))
-            )
-            return {r[0] for r in rows}
+        document = func.to_tsvector("simple", articles.c.title + " " + articles.c.text)
+        return select(articles.c.id).where(
+            document.op("@@")(func.plainto_tsquery("simple", " ".join(terms)))
+        )
 
     def outlets(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -14,7 +14,7 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -278,26 +278,13 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         page_no: int,
         per_page: int,
     ) -> dict[str, Any]:
-        stories = engine.story_list()
-        if q or entity:
-            wanted = set()
-            if q:
-                wanted |= engine.store.stories_of(engine.store.search(q))
-            if entity:
-                hits = engine.store.stories_of(engine.store.search(entity))
-                wanted = hits if not q else wanted & hits
-            stories = [s for s in stories if s.id in wanted]
-        if outlet:
-            stories = [
-                s
-                for s in stories
-                if any((a.outlet or "").casefold() == outlet.casefold() for a in s.articles)
-            ]
-        if since:
-            moment = since if since.tzinfo else since.replace(tzinfo=UTC)
-            stories = [s for s in stories if s.updated >= moment]
-        total = len(stories)
-        chosen = stories[(page_no - 1) * per_page : page_no * per_page]
+        total, chosen = engine.story_page(
+            search=[query for query in (q, entity) if query],
+            outlet=outlet or None,
+            since=since,
+            offset=(page_no - 1) * per_page,
+            limit=per_page,
+        )
         items = []
         for s in chosen:
             item = story_json(s)
