@@ -110,6 +110,12 @@ def test_seeds_end_to_end_on_postgresql(pg_url: str, parade_dir: Path, tmp_path:
         assert eng.story_page(search=["Fico earthquake"])[0] == 0
         assert eng.story_page(since=datetime(2999, 1, 1, tzinfo=UTC), limit=5) == (0, [])
         assert eng.story_page(offset=1) == (1, [])
+        # the search is answered from the full-text index, not by reading every article
+        query = eng.store._matching("Fico parade").compile(eng.store.engine)
+        with eng.store.engine.connect() as conn:
+            conn.execute(text("SET enable_seqscan = off"))  # (three rows: the plan would scan)
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {query}", query.params))
+        assert "ix_articles_fulltext" in plan, plan
         (tmp_path / "bad.txt").write_bytes(b"\x00\x01")
         eng.ingest([tmp_path / "bad.txt"])
         eng.ingest([tmp_path / "bad.txt"])

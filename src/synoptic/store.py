@@ -40,6 +40,7 @@ from sqlalchemy import (
     false,
     func,
     inspect,
+    literal_column,
     select,
     table,
     text,
@@ -71,7 +72,7 @@ WRITER_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"synoptic writer").digest()[:8], "big", signed=True
 )
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 def sqlite_file(url: str | URL) -> str | None:
@@ -195,6 +196,12 @@ corrections = Table(
 )
 
 _fts = table("articles_fts", column("article_id"))  # (SQLite only; created below)
+# PostgreSQL's full-text search: the query's document is the index's expression, word for word
+# (the planner uses an expression index only for the same expression)
+_PG_DOCUMENT = "to_tsvector('simple', title || ' ' || text)"
+FULLTEXT_PG = (
+    f"CREATE INDEX IF NOT EXISTS ix_articles_fulltext ON articles USING gin ({_PG_DOCUMENT})"
+)
 
 FTS_SQLITE = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(article_id UNINDEXED, title, text)"
@@ -385,6 +392,12 @@ def _migrate_10(conn: Connection) -> None:
     """Version 10 adds ``brief_shelf`` (created by create_all): briefs kept across processes."""
 
 
+def _migrate_11(conn: Connection) -> None:
+    """Version 11 indexes PostgreSQL's full-text search (a search read every article's text)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(FULLTEXT_PG)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _migrate_2,
     3: _migrate_3,
@@ -395,6 +408,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     8: _migrate_8,
     9: _migrate_9,
     10: _migrate_10,
+    11: _migrate_11,
 }
 
 
@@ -470,6 +484,8 @@ class Store:
                     metadata.create_all(conn)
                     if conn.dialect.name == "sqlite":
                         conn.exec_driver_sql(FTS_SQLITE)
+                    elif conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(FULLTEXT_PG)
                     conn.execute(
                         meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
                     )
@@ -1054,7 +1070,7 @@ class Store:
             return select(_fts.c.article_id).where(
                 text("articles_fts MATCH :match").bindparams(match=match)
             )
-        document = func.to_tsvector("simple", articles.c.title + " " + articles.c.text)
+        document: Any = literal_column(_PG_DOCUMENT)  # (articles' columns: the inner FROM)
         return select(articles.c.id).where(
             document.op("@@")(func.plainto_tsquery("simple", " ".join(terms)))
         )
