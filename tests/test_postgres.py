@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from synoptic import Engine
 
@@ -171,8 +171,8 @@ def test_nul_in_a_request_is_not_a_database_failure_on_postgresql(
 
 
 def test_older_store_is_migrated_on_postgresql(pg_url: str, parade_dir: Path) -> None:
-    """The upgrades to schema 6 (signatures recomputed) and 7 (stories.active_day) on a
-    PostgreSQL store that lacks them."""
+    """The upgrades to schema 6 (signatures recomputed), 7 (stories.active_day) and 11 (the
+    full-text index) on a PostgreSQL store that lacks them."""
     with Engine(pg_url) as eng:
         eng.ingest([parade_dir])  # (already there when the end-to-end test ran first)
         eng._load()
@@ -183,6 +183,7 @@ def test_older_store_is_migrated_on_postgresql(pg_url: str, parade_dir: Path) ->
     with raw.begin() as conn:
         conn.execute(text("ALTER TABLE stories DROP COLUMN active_day"))  # drops its index
         conn.execute(text("UPDATE fingerprints SET doc_sig = '\\x00'::bytea"))
+        conn.execute(text("DROP INDEX ix_articles_fulltext"))
         conn.execute(text("UPDATE meta SET value = '5' WHERE key = 'schema_version'"))
     raw.dispose()
     with Engine(pg_url) as eng:
@@ -192,6 +193,8 @@ def test_older_store_is_migrated_on_postgresql(pg_url: str, parade_dir: Path) ->
             row.article_id: bytes(row.doc_sig) for row in eng.store.fingerprint_rows(list(before))
         }
         assert again == signatures
+        indexes = {i["name"] for i in inspect(eng.store.engine).get_indexes("articles")}
+        assert "ix_articles_fulltext" in indexes
 
 
 def _fresh_database(pg_url: str, name: str) -> str:
