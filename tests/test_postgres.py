@@ -213,3 +213,25 @@ def test_an_ingest_killed_mid_run_loses_nothing_on_postgresql(pg_url: str, tmp_p
 def test_a_waiting_writer_goes_between_batches_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     """The advisory lock handed to the session waiting for it between two batches."""
     a_waiting_writer_goes_between_batches(_fresh_database(pg_url, "interleaved"), tmp_path)
+
+
+def test_a_postgresql_database_is_shared_but_never_clashed_with(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A PostgreSQL database may hold other applications' tables beside synoptic's; one that
+    already has a table of synoptic's names (and is not a synoptic store) is refused."""
+    from synoptic.errors import StoreError
+
+    shared, clashing = _fresh_database(pg_url, "shared"), _fresh_database(pg_url, "clashing")
+    for url, table in ((shared, "customers"), (clashing, "stories")):
+        raw = create_engine(url)
+        with raw.begin() as conn:
+            conn.execute(text(f"CREATE TABLE {table} (id integer PRIMARY KEY)"))
+        raw.dispose()
+    (tmp_path / "quake.txt").write_text(QUAKE_A)
+    with Engine(shared) as eng:
+        assert eng.ingest([tmp_path / "quake.txt"]).summary_line() == (
+            "1 new, 0 duplicates, 0 rejected"
+        )
+    with pytest.raises(StoreError, match=r"not a synoptic store: .*\(stories\)"):
+        Engine(clashing)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -49,6 +51,54 @@ def test_newer_schema_is_refused(db_url: str) -> None:
     raw.dispose()
     with pytest.raises(StoreError, match="upgrade synoptic"):
         Engine(db_url)
+
+
+def test_a_database_that_is_not_a_synoptic_store_is_refused_with_what_to_do(
+    tmp_path: Path, parade_dir: Path
+) -> None:
+    """A --db that names another application's database, a file that is not a database, or a
+    damaged store: each gets a message saying what it is and what to do (exit 2), and nothing
+    is written into another application's database (it got synoptic's tables added)."""
+    runner = CliRunner()
+
+    def stories(path: Path) -> Any:
+        return runner.invoke(app, ["stories", "--db", f"sqlite:///{path}"])
+
+    other = tmp_path / "notes.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    conn.close()
+    for command in (["stories"], ["ingest", str(parade_dir)]):
+        result = runner.invoke(app, [*command, "--db", f"sqlite:///{other}"])
+        assert result.exit_code == 2, result.output
+        assert "not a synoptic store" in result.output and "notes" in result.output
+    with sqlite3.connect(other) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert tables == {"notes"}
+
+    meta = tmp_path / "meta.db"  # another application's table called meta
+    with sqlite3.connect(meta) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT, value TEXT)")
+    conn.close()
+    result = stories(meta)
+    assert result.exit_code == 2 and "not a synoptic store" in result.output, result.output
+
+    blob = tmp_path / "photo.db"
+    blob.write_bytes(bytes(range(256)) * 400)
+    result = stories(blob)
+    assert result.exit_code == 2 and "not an SQLite database" in result.output, result.output
+
+    store = tmp_path / "store.db"
+    assert (
+        runner.invoke(app, ["ingest", str(parade_dir), "--db", f"sqlite:///{store}"]).exit_code == 0
+    )
+    with open(store, "r+b") as f:  # a copy cut short: the schema's pages are gone
+        f.truncate(8192)
+    result = stories(store)
+    said = " ".join(result.output.split())  # (the terminal's width wraps it)
+    assert result.exit_code == 2 and f"{store} is damaged" in said, said
+    assert "backup" in said and "ingest the sources again" in said
 
 
 def test_export_atom(db_url: str, parade_dir: Path, tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
 
 from synoptic.errors import NotFound, StoreError
 from synoptic.model import (
@@ -84,9 +84,21 @@ def sqlite_file(url: str | URL) -> str | None:
     return database
 
 
+def damaged(where: str) -> str:
+    """What to tell a user whose SQLite file is damaged."""
+    return (
+        f"the SQLite file {where} is damaged (database disk image is malformed: a disk or "
+        "file-system fault, or a copy taken while it was being written). Restore it from a "
+        "backup, or ingest the sources again into a new store (--db new.db); `sqlite3 FILE "
+        ".recover` may save what is still readable"
+    )
+
+
 def store_failure(exc: SQLAlchemyError) -> str:
     """What to tell a user whose database failed in the middle of a command."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    if "malformed" in detail:
+        return damaged("of this store")
     return (
         f"the database failed: {detail}. Whatever had been stored stays, and nothing "
         "half-written: fix the cause (disk space, permissions, the database server) and run the "
@@ -481,6 +493,7 @@ class Store:
             with self.engine.begin() as conn:
                 existing = set(inspect(conn).get_table_names())
                 if "meta" not in existing:
+                    self._refuse_foreign(conn.dialect.name, existing)
                     metadata.create_all(conn)
                     if conn.dialect.name == "sqlite":
                         conn.exec_driver_sql(FTS_SQLITE)
@@ -490,11 +503,15 @@ class Store:
                         meta_table.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
                     )
                     return
-                version = int(
-                    conn.execute(
-                        select(meta_table.c.value).where(meta_table.c.key == "schema_version")
-                    ).scalar_one()
-                )
+                found = conn.execute(
+                    select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+                ).scalar()
+                if found is None or not str(found).isdigit():
+                    raise StoreError(
+                        f"{self._where()} has a table named meta but no synoptic schema version: "
+                        "it is not a synoptic store; choose another --db"
+                    )
+                version = int(found)
                 if version > SCHEMA_VERSION:
                     raise StoreError(
                         f"the database has schema version {version}, newer than this synoptic "
@@ -508,8 +525,32 @@ class Store:
                     .where(meta_table.c.key == "schema_version")
                     .values(value=str(SCHEMA_VERSION))
                 )
-        except OperationalError as exc:
+        except DatabaseError as exc:  # (OperationalError among them)
+            detail = str(exc.orig).strip()
+            if "file is not a database" in detail:
+                raise StoreError(
+                    f"{self._where()} is not an SQLite database (another kind of file, or an "
+                    "encrypted one): check --db"
+                ) from exc
+            if "malformed" in detail:
+                raise StoreError(damaged(self._where())) from exc
             raise StoreError(f"cannot open the database: {exc.orig}") from exc
+
+    def _where(self) -> str:
+        """The database, as a message names it: the SQLite file, or the URL without password."""
+        return sqlite_file(self.engine.url) or self.engine.url.render_as_string(hide_password=True)
+
+    def _refuse_foreign(self, dialect: str, existing: set[str]) -> None:
+        """Refuse to add synoptic's tables to another application's database: an SQLite file
+        that holds any table (synoptic keeps a file of its own), or a PostgreSQL database with
+        tables of synoptic's names (sharing a server's database is otherwise normal)."""
+        clash = existing if dialect == "sqlite" else existing & {*metadata.tables, "articles_fts"}
+        if clash:
+            named = ", ".join(sorted(clash)[:5]) + (", …" if len(clash) > 5 else "")
+            raise StoreError(
+                f"{self._where()} is not a synoptic store: it holds another application's "
+                f"tables ({named}); choose another --db (synoptic creates a store of its own)"
+            )
 
     @contextmanager
     def writing(self, *, wait: bool = True) -> Iterator[bool]:
