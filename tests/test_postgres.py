@@ -24,7 +24,7 @@ from .test_ingest import (
     nul_article_lands,
     wrong_types_are_rejected,
 )
-from .test_store import one_writer_at_a_time
+from .test_store import one_writer_at_a_time, opened_together
 
 INITDB = shutil.which("initdb") or next(
     iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None
@@ -235,3 +235,9 @@ def test_a_postgresql_database_is_shared_but_never_clashed_with(
         )
     with pytest.raises(StoreError, match=r"not a synoptic store: .*\(stories\)"):
         Engine(clashing)
+
+
+def test_processes_that_open_a_new_store_together_on_postgresql(
+    pg_url: str, tmp_path: Path
+) -> None:
+    opened_together([_fresh_database(pg_url, f"together{n}") for n in range(2)], tmp_path)

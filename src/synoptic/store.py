@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 WRITER_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"synoptic writer").digest()[:8], "big", signed=True
 )
+SCHEMA_LOCK_KEY = WRITER_LOCK_KEY ^ 1  # (held while a store's tables are created or upgraded)
 
 SCHEMA_VERSION = 11
 
@@ -490,7 +491,15 @@ class Store:
 
     def _ensure_schema(self) -> None:
         try:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn, conn.begin():
+                # One process at a time creates or upgrades a store (a server and a watcher
+                # started together on a new store failed with "table meta already exists"):
+                # SQLite takes its write lock first (its DDL is otherwise not transactional
+                # under the driver), PostgreSQL a transaction's advisory lock.
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                elif conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
                 existing = set(inspect(conn).get_table_names())
                 if "meta" not in existing:
                     self._refuse_foreign(conn.dialect.name, existing)
