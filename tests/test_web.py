@@ -182,6 +182,37 @@ def test_a_story_of_many_reports_shows_eight_columns_and_lists_the_others(
     assert re.search(r'<td class="elsewhere">\+[12]</td>', page)
 
 
+def test_a_wire_text_of_many_copies_names_three_and_folds_the_rest(engine: Engine) -> None:
+    """A report republished by thirty outlets listed all thirty at the head of its column,
+    so the claims began a screen further down: three are named, the rest folded below."""
+    from synoptic.web import COPIES_SHOWN
+
+    from .test_brief import FLOOD_A
+
+    title, body = FLOOD_A.strip().split("\n\n", 1)
+    engine.ingest_items(
+        [
+            json_document(
+                {"title": title, "text": body, "url": f"https://outlet{n}.example/floods"},
+                f"copy {n}",
+            )
+            for n in range(7)
+        ]
+    )
+    app = create_app(engine)
+    stories = request(app, "GET", "/api/stories").json()["stories"]
+    assert [(len(s["articles"]), s["independent_reports"]) for s in stories] == [(7, 1)]
+    page = request(app, "GET", f"/stories/{stories[0]['id']}").text
+    head = page[
+        page.index('class="report-column"') : page.index(
+            "</th>", page.index('class="report-column"')
+        )
+    ]
+    folded = head[head.index('<details class="more-copies">') :]
+    assert head.count('class="report-article"') == 7 and COPIES_SHOWN == 3
+    assert folded.count('class="report-article"') == 4 and "4 more copies" in folded
+
+
 def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:
     app = create_app(engine)
     body = [

@@ -61,6 +61,7 @@ def is_loopback(host: str) -> bool:
 
 
 COLUMNS_SHOWN = 8  # report columns on a story page; the other reports are listed below
+COPIES_SHOWN = 3  # articles named at the head of a report's column; the rest folded under it
 
 
 def safe_url(url: str | None) -> str | None:
@@ -159,6 +160,7 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
         "story": data,
         "read_line": read_line(brief),
         "columns": columns,
+        "copies_shown": COPIES_SHOWN,
         "rows": rows,
         "other_reports": other_reports,
         "claims_elsewhere": claims_elsewhere,
