@@ -485,3 +485,18 @@ def test_a_storys_brief_is_kept_in_the_store_for_the_next_process(
         monkeypatch.setattr(eng.writer, "_write", written)
         with pytest.raises(AssertionError, match="written again"):
             eng.brief(story.id, words=40)  # kept by other code
+    from sqlalchemy import func, select
+
+    from synoptic.store import brief_shelf
+
+    def shelved(eng: Engine, story_id: str) -> int:
+        with eng.store.engine.connect() as conn:
+            where = brief_shelf.c.story_id == story_id
+            return conn.execute(select(func.count()).where(where)).scalar_one()
+
+    with Engine(db_url) as eng:  # a story merged away leaves no brief behind
+        other = next(s.id for s in eng.story_list() if s.id != story.id)
+        eng.brief(other)
+        assert shelved(eng, other) == 1
+        eng.merge(story.id, other)
+        assert shelved(eng, other) == 0 and shelved(eng, story.id) >= 1

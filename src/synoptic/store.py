@@ -1085,6 +1085,7 @@ class Store:
             for story_id, state in states(conn, touched).items():
                 if state["size"] == 0:
                     conn.execute(stories.delete().where(stories.c.id == story_id))
+                    conn.execute(brief_shelf.delete().where(brief_shelf.c.story_id == story_id))
                 else:
                     conn.execute(
                         update(stories)
