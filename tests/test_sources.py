@@ -262,6 +262,25 @@ def test_watch_once_ingests_good_and_records_every_failure(
         assert etag_source["etag"] == '"v1"'
 
 
+def test_a_removed_feed_is_no_longer_polled(site: Site, db_url: str) -> None:
+    """A feed added by mistake, or gone dead, could not be dropped but by hand in SQL."""
+    build(site)
+    feeds = [f"{site.base}/rss.xml", f"{site.base}/atom.xml"]
+    assert runner.invoke(app, ["sources", "add", *feeds, "--db", db_url]).exit_code == 0
+    wrong = runner.invoke(
+        app, ["sources", "remove", feeds[1], f"{site.base}/nope.xml", "--db", db_url]
+    )
+    assert wrong.exit_code == 2 and "nope.xml" in wrong.output  # and nothing was removed
+    listed = json.loads(runner.invoke(app, ["sources", "list", "--db", db_url, "--json"]).output)
+    assert [s["url"] for s in listed] == feeds
+    removed = runner.invoke(app, ["sources", "remove", feeds[1], "--db", db_url])
+    assert removed.exit_code == 0 and "removed 1 source" in removed.output
+    watch = ["watch", "--once", "--db", db_url, "--allow-private", "--delay", "0"]
+    polled = runner.invoke(app, watch)
+    assert "1 source polled" in polled.output, polled.output
+    assert site.hits.get("/atom.xml", 0) == 0 and site.hits["/rss.xml"] == 1
+
+
 def test_private_addresses_refused_unless_allowed(site: Site, db_url: str) -> None:
     build(site)
     with pytest.raises(InputRejected, match="--allow-private"):

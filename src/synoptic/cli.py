@@ -667,7 +667,7 @@ def export(
 
 
 sources_app = typer.Typer(
-    help="Feeds to follow: add them (URLs or an OPML file) and see their health.",
+    help="Feeds to follow: add them (URLs or an OPML file), see their health, remove them.",
     no_args_is_help=True,
 )
 app.add_typer(sources_app, name="sources")
@@ -715,6 +715,19 @@ def sources_add(
         raise typer.Exit(EXIT_REJECTED)
 
 
+@sources_app.command("remove")
+def sources_remove(
+    urls: Annotated[list[str], typer.Argument(help="Feed URLs, as `synoptic sources list` shows.")],
+    db: DbOption = DEFAULT_DB_URL,
+) -> None:
+    """Stop following feeds. The articles they brought stay; adding a feed again does not
+    fetch the entries already handled."""
+    with errors_to_messages(), Engine(settings=_stored(db)) as eng:
+        eng.store.remove_sources(urls)
+    removed = len(set(urls))
+    out.print(f"removed {removed} source{'s' * (removed != 1)}")
+
+
 @sources_app.command("list")
 def sources_list(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
     """Followed feeds with their health: last success, last error, articles seen, next poll."""
@@ -744,6 +757,7 @@ def sources_list(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> 
         out.print("No sources yet: `synoptic sources add URL|FILE.opml`.")
         return
     table = Table("source", "last success", "last error", "articles", "next poll")
+    table.columns[0].overflow = "fold"  # (a URL cut short names no feed)
     for r in rows:
         error = (
             f"{r['last_error']} ({r['last_error_at']:%Y-%m-%d %H:%M})" if r["last_error"] else ""

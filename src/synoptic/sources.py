@@ -104,7 +104,7 @@ class WatchReport:
 
     def summary_line(self) -> str:
         return (
-            f"{self.polled} sources polled ({self.not_modified} unchanged, {len(self.failed)} failed): "
+            f"{self.polled} source{'s' * (self.polled != 1)} polled ({self.not_modified} unchanged, {len(self.failed)} failed): "
             f"{self.new} new, {self.duplicates} duplicates, {len(self.rejected)} rejected"
         )
 

@@ -1158,6 +1158,22 @@ class Store:
             )
             return True
 
+    def remove_sources(self, urls: list[str]) -> None:
+        """Stop following these feeds (all of them, or none when one is not followed). Their
+        articles stay, and so does the record of the entries already handled: following a
+        feed again does not fetch them again."""
+        with self.transaction() as conn:
+            known = set(
+                conn.execute(select(sources.c.url).where(sources.c.url.in_(urls))).scalars()
+            )
+            unknown = [u for u in dict.fromkeys(urls) if u not in known]
+            if unknown:
+                raise NotFound(
+                    f"not a followed feed: {', '.join(unknown)}; `synoptic sources list` shows "
+                    "them (the URL as it was added)"
+                )
+            conn.execute(sources.delete().where(sources.c.url.in_(urls)))
+
     def source_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(sources).order_by(sources.c.added, sources.c.url)).mappings()
