@@ -182,6 +182,10 @@ def test_a_large_story_is_briefed_from_its_earliest_and_latest_reports() -> None
     console = Console(record=True, width=200)
     print_brief(console, whole)
     assert "[1], [2], [3], [4], [5], [6], +3 more" in console.export_text()
+    narrow = Console(record=True, width=80)  # the sources wrap; the claim keeps its room
+    print_brief(narrow, whole)
+    rows = [line for line in narrow.export_text().splitlines() if line.startswith("│  agreed ")]
+    assert rows and all(len(row[9 : row.index("[")].strip()) >= 24 for row in rows), rows
     assert "[1], [2], [3], [4], [5], [6], [7], [8], [9]" in brief_markdown(whole)
     # fewer reports than the limit: each report once, then copies in the story's order
     few = BriefWriter(max_articles=8).write(articles, groups)

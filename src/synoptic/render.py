@@ -410,7 +410,9 @@ def print_brief(console: Console, brief: Brief) -> None:
     table = Table(show_header=True, header_style="bold", expand=True, box=None)
     table.add_column("status", no_wrap=True)
     table.add_column("claim", ratio=1)
-    table.add_column("sources", no_wrap=True)
+    # (a claim of many reports names six and "+N more": unwrapped, that left its claim a
+    # dozen characters of an 80-column terminal)
+    table.add_column("sources", max_width=max(22, console.width // 3))
     style = {"agreed": "green", "conflict": "red", "single": "yellow"}
     shown_single = hidden = 0
     for c in brief.claims:
