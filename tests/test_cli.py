@@ -101,6 +101,10 @@ def test_the_stories_table_never_cuts_an_id(db_url: str, parade_dir: Path) -> No
     table = runner.invoke(app, ["stories", "--db", db_url], env={"COLUMNS": "80"})
     ids = [s["id"] for s in json.loads(invoke("stories", "--db", db_url, "--json").output)]
     assert len(ids) == 2 and all(i in table.output for i in ids), table.output
+    # the outlets only where there is room: at 80 columns they left the headline a word a line
+    assert "Putin, Kim Jong Un to" in table.output and "Kyiv" not in table.output, table.output
+    wide = runner.invoke(app, ["stories", "--db", db_url], env={"COLUMNS": "120"})
+    assert "The Kyiv Independent" in wide.output, wide.output
 
 
 def test_stories_can_be_searched_filtered_and_limited(

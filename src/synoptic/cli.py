@@ -359,8 +359,12 @@ def stories(
         table.add_column("headline", ratio=3)
         table.add_column("articles", justify="right", no_wrap=True, min_width=8)
         table.add_column("reports", justify="right", no_wrap=True, min_width=7)
-        table.add_column("outlets", ratio=1, min_width=10)
-        table.add_column("updated", min_width=10)  # narrow: the time goes under the date
+        # (under 100 columns the outlets would leave the headline a word a line)
+        with_outlets = out.width >= 100
+        if with_outlets:
+            table.add_column("outlets", ratio=1, min_width=10)
+        # (narrow: the time goes under the date)
+        table.add_column("updated", min_width=10, max_width=None if with_outlets else 10)
         for s in items:
             outlets = sorted({a.outlet for a in s.articles if a.outlet})
             if len(outlets) > 4:
@@ -370,7 +374,7 @@ def stories(
                 escape(s.headline),
                 str(len(s.articles)),
                 str(s.independent_reports),
-                escape(", ".join(outlets)),
+                *([escape(", ".join(outlets))] if with_outlets else []),
                 s.updated.strftime("%Y-%m-%d %H:%M"),
             )
         out.print(table)
