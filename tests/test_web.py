@@ -20,7 +20,7 @@ from synoptic.errors import SynopticError
 from synoptic.ingest import json_document
 from synoptic.web import create_app, server_token
 
-from .conftest import QUAKE_A
+from .conftest import QUAKE_A, QUAKE_B
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -211,6 +211,54 @@ def test_a_wire_text_of_many_copies_names_three_and_folds_the_rest(engine: Engin
     folded = head[head.index('<details class="more-copies">') :]
     assert head.count('class="report-article"') == 7 and COPIES_SHOWN == 3
     assert folded.count('class="report-article"') == 4 and "4 more copies" in folded
+
+
+def test_the_story_list_pages_and_names_a_few_outlets(
+    engine: Engine, parade_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past fifty stories the index page had no way to the next ones, and a story of a
+    hundred outlets listed all hundred under its headline."""
+    import synoptic.web
+
+    engine.ingest([parade_dir])
+    for n, text in enumerate([QUAKE_A, QUAKE_B]):
+        (tmp_path / f"quake{n}.txt").write_text(text)
+    engine.ingest([tmp_path])
+    monkeypatch.setattr(synoptic.web, "STORIES_PER_PAGE", 1)
+    app = create_app(engine)
+    first = request(app, "GET", "/").text
+    assert "page 1 of 3" in first and 'rel="prev"' not in first
+    older = re.search(r'<a rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    second = request(app, "GET", older).text
+    assert "page 2 of 3" in second and 'href="/?page=1"' in second and 'href="/?page=3"' in second
+    headlines = set()
+    for url in ("/?page=1", "/?page=2", "/?page=3"):
+        headlines |= set(
+            re.findall(r'class="headline" href="/stories/([^"]+)"', request(app, "GET", url).text)
+        )
+    assert len(headlines) == 3
+    assert "No stories on this page: there are 3" in request(app, "GET", "/?page=9").text
+    found = request(app, "GET", "/", params={"q": "Noto peninsula"}).text
+    assert found.count('class="headline"') == 1 and 'class="pages"' not in found
+    assert "No story matches" in request(app, "GET", "/", params={"q": "zebra"}).text
+
+    title, body = QUAKE_A.strip().split("\n", 1)
+    engine.ingest_items(
+        [
+            json_document(
+                {
+                    "title": title,
+                    "text": body,
+                    "outlet": f"Paper {n}",
+                    "url": f"https://paper{n}.example/quake",
+                },
+                f"copy {n}",
+            )
+            for n in range(6)
+        ]
+    )
+    page = request(app, "GET", "/", params={"outlet": "paper 5"}).text
+    assert "Paper 0, Paper 1, Paper 2 and 3 more outlets" in page and "Paper 3" not in page
 
 
 def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:

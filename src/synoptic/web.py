@@ -18,7 +18,7 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -60,6 +60,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+STORIES_PER_PAGE = 50  # on the index page (the API's per_page is its own)
 COLUMNS_SHOWN = 8  # report columns on a story page; the other reports are listed below
 COPIES_SHOWN = 3  # articles named at the head of a report's column; the rest folded under it
 
@@ -399,7 +400,22 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         outlet: str | None = None,
         page_no: int = Query(1, alias="page", ge=1),
     ) -> HTMLResponse:
-        return page(request, "stories.html", list_context(q, outlet, None, None, page_no, 50))
+        context = list_context(q, outlet, None, None, page_no, STORIES_PER_PAGE)
+        pages = max(1, -(-context["total"] // STORIES_PER_PAGE))
+
+        def link(to: int) -> str | None:
+            if not 1 <= to <= pages:
+                return None
+            return "/?" + urlencode(
+                {k: v for k, v in (("q", q), ("outlet", outlet)) if v} | {"page": to}
+            )
+
+        prev_url = link(min(page_no, pages + 1) - 1)
+        return page(
+            request,
+            "stories.html",
+            context | {"pages": pages, "prev_url": prev_url, "next_url": link(page_no + 1)},
+        )
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse)
     def story_page(request: Request, story_id: str) -> HTMLResponse:
