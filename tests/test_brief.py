@@ -504,3 +504,19 @@ def test_a_storys_brief_is_kept_in_the_store_for_the_next_process(
         assert shelved(eng, other) == 1
         eng.merge(story.id, other)
         assert shelved(eng, other) == 0 and shelved(eng, story.id) >= 1
+
+
+def test_a_paragraph_taken_for_a_title_makes_a_headline_of_at_most_200_characters() -> None:
+    """A pasted text whose first line is a whole paragraph (its title) made a story's headline
+    of a thousand characters: in the list, on the page, in the feed."""
+    from synoptic.brief import HEADLINE_MAX, story_headline
+
+    paragraph = " ".join(["Officials said the river rose overnight, flooding streets;"] * 20)
+    long = replace(art(FLOOD_A, "https://a.example/1"), title=paragraph)
+    headline = story_headline([long])
+    assert len(headline) <= HEADLINE_MAX + 1 and headline.endswith("…")
+    assert paragraph.startswith(headline[:-1]) and headline[-2] not in " ;"  # cut at a word
+    short = art(FLOOD_B, "https://b.example/2")
+    assert story_headline([short]) == short.title
+    unbroken = replace(short, title="x" * 500)
+    assert story_headline([unbroken]) == "x" * HEADLINE_MAX + "…"

@@ -737,10 +737,15 @@ def story_headline(articles: list[Article]) -> str:
             ]
         )
     best = int(np.flatnonzero(centrality >= centrality.max() - 1e-9)[0])
-    return re.sub(r"\s+", " ", articles[best].title).strip()
+    headline = re.sub(r"\s+", " ", articles[best].title).strip()
+    if len(headline) > HEADLINE_MAX:  # a paragraph taken for a title (a pasted text's first line)
+        headline = headline[: headline.rfind(" ", 0, HEADLINE_MAX) + 1 or HEADLINE_MAX]
+        headline = headline.rstrip(" ,;:-–—") + "…"
+    return headline
 
 
 HEADLINE_EXACT = 64  # stories up to this many articles: every pair of titles in Python
+HEADLINE_MAX = 200  # characters of a headline; a longer title is cut at a word, with "…"
 
 
 def _title_centralities(titles: list[set[str]], block: int = 1024) -> np.ndarray:
