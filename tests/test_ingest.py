@@ -803,3 +803,30 @@ def test_an_ingest_killed_mid_run_loses_nothing_and_duplicates_nothing(tmp_path:
             conn.close()
 
     killed_ingests_lose_nothing(f"sqlite:///{db}", tmp_path, intact)
+
+
+def test_the_progress_total_is_what_the_reader_will_yield(tmp_path: Path, parade_dir: Path) -> None:
+    """A 100,000-line import showed a count with no total (no share done, no time left): the
+    total is now known ahead for files, folders and JSONL, and exactly what read() yields."""
+    from synoptic.ingest import Reader
+
+    reader = Reader(max_bytes=10_000)
+    dump = tmp_path / "dump.jsonl"
+    lines = [json.dumps({"title": f"t{n}", "text": QUAKE_A}) for n in range(5)]
+    dump.write_text("\n".join([*lines[:2], "", "   ", "{broken", *lines[2:]]) + "\n")
+    big = tmp_path / "big.jsonl"
+    big.write_text(json.dumps({"title": "t", "text": "x " * 10_000}) + "\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    cases = [
+        [parade_dir],
+        [dump, big],
+        [tmp_path / "empty", tmp_path / "missing.txt", tmp_path / "notes.pdf"],
+        [parade_dir, dump],
+    ]
+    for sources in cases:
+        assert reader.expected(sources) == len(list(reader.read(sources))), sources
+    feed = tmp_path / "saved.rss"
+    feed.write_text("<rss/>")
+    for unknown in (["-"], ["https://example.org/a"], [dump, feed], [tmp_path / "a.json"]):
+        assert reader.expected(unknown) is None

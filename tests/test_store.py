@@ -61,6 +61,9 @@ def test_a_database_that_is_not_a_synoptic_store_is_refused_with_what_to_do(
     is written into another application's database (it got synoptic's tables added)."""
     runner = CliRunner()
 
+    def said(result: Any) -> str:  # (the terminal's width wraps the message anywhere)
+        return " ".join(result.output.split())
+
     def stories(path: Path) -> Any:
         return runner.invoke(app, ["stories", "--db", f"sqlite:///{path}"])
 
@@ -71,7 +74,7 @@ def test_a_database_that_is_not_a_synoptic_store_is_refused_with_what_to_do(
     for command in (["stories"], ["ingest", str(parade_dir)]):
         result = runner.invoke(app, [*command, "--db", f"sqlite:///{other}"])
         assert result.exit_code == 2, result.output
-        assert "not a synoptic store" in result.output and "notes" in result.output
+        assert "not a synoptic store" in said(result) and "(notes)" in said(result)
     with sqlite3.connect(other) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
@@ -82,12 +85,12 @@ def test_a_database_that_is_not_a_synoptic_store_is_refused_with_what_to_do(
         conn.execute("CREATE TABLE meta (key TEXT, value TEXT)")
     conn.close()
     result = stories(meta)
-    assert result.exit_code == 2 and "not a synoptic store" in result.output, result.output
+    assert result.exit_code == 2 and "not a synoptic store" in said(result), result.output
 
     blob = tmp_path / "photo.db"
     blob.write_bytes(bytes(range(256)) * 400)
     result = stories(blob)
-    assert result.exit_code == 2 and "not an SQLite database" in result.output, result.output
+    assert result.exit_code == 2 and "not an SQLite database" in said(result), result.output
 
     store = tmp_path / "store.db"
     assert (
@@ -96,9 +99,8 @@ def test_a_database_that_is_not_a_synoptic_store_is_refused_with_what_to_do(
     with open(store, "r+b") as f:  # a copy cut short: the schema's pages are gone
         f.truncate(8192)
     result = stories(store)
-    said = " ".join(result.output.split())  # (the terminal's width wraps it)
-    assert result.exit_code == 2 and f"{store} is damaged" in said, said
-    assert "backup" in said and "ingest the sources again" in said
+    assert result.exit_code == 2 and f"{store} is damaged" in said(result), result.output
+    assert "backup" in said(result) and "ingest the sources again" in said(result)
 
 
 def test_processes_that_open_a_new_store_together_all_get_it(tmp_path: Path) -> None:

@@ -21,8 +21,18 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from synoptic import engine as engine_module
@@ -173,7 +183,9 @@ def _report_rejections(rejected: list[Rejection]) -> None:
         err.print(f"[yellow]rejected[/yellow] {escape(r.origin)}: {escape(r.reason)}")
 
 
-def _bar(*before: TextColumn, after: tuple[TextColumn, ...] = (), shown: bool = True) -> Progress:
+def _bar(
+    *before: ProgressColumn, after: tuple[ProgressColumn, ...] = (), shown: bool = True
+) -> Progress:
     """The progress bar of long commands: on stderr, gone when done, only on a terminal."""
     return Progress(
         SpinnerColumn(),
@@ -187,13 +199,29 @@ def _bar(*before: TextColumn, after: tuple[TextColumn, ...] = (), shown: bool = 
     )
 
 
+class _Rate(ProgressColumn):
+    """Items per second (articles, documents), once there is a rate to show."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+
+
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[Article | Rejection | None], None] | None]:
+def _progress(
+    enabled: bool, total: int | None = None
+) -> Iterator[Callable[[Article | Rejection | None], None] | None]:
+    """The ingest's bar: items read, their rate, the time left when the total is known."""
     if not enabled:
         yield None
         return
-    with _bar(TextColumn("ingesting"), after=(TextColumn("{task.fields[last]}"),)) as bar:
-        task = bar.add_task("ingest", total=None, last="")
+    after = (
+        _Rate(),
+        *([TimeRemainingColumn()] if total else []),
+        TextColumn("{task.fields[last]}"),
+    )
+    with _bar(TextColumn("ingesting"), after=after) as bar:
+        task = bar.add_task("ingest", total=total, last="")
 
         def step(item: Article | Rejection | None) -> None:
             label = item.origin if item is not None else ""
@@ -205,7 +233,9 @@ def _progress(enabled: bool) -> Iterator[Callable[[Article | Rejection | None], 
 def _ingest(eng: Engine, paths: list[str], *, quiet: bool) -> IngestReport:
     stdin = sys.stdin.buffer if "-" in paths else None
     try:
-        with _progress(not quiet and err.is_terminal) as step:
+        shown = not quiet and err.is_terminal
+        total = eng.reader.expected(paths) if shown else None
+        with _progress(shown, total) as step:
             report = eng.ingest(paths, stdin=stdin, progress=step)
     except KeyboardInterrupt:
         err.print(

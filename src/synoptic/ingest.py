@@ -130,14 +130,45 @@ class Reader:
             else:
                 yield Rejection(str(path), "no such file or folder")
 
-    def _read_dir(self, folder: Path) -> Iterator[Item]:
-        files = sorted(
+    def expected(self, sources: Iterable[str | Path]) -> int | None:
+        """How many items :meth:`read` will yield (for a progress bar's total), when that is
+        cheap to know: text and HTML files one each, JSONL files their lines (read once more);
+        None when anything is a URL, standard input, a JSON file, a feed or a WARC archive."""
+        total = 0
+        for source in sources:
+            path = Path(source)
+            if str(source) == "-" or str(source).startswith(("http://", "https://")):
+                return None
+            # (an empty folder, like a missing path, is one rejection)
+            for file in (self._files_of(path) or [path]) if path.is_dir() else [path]:
+                suffix = file.suffix.lower()
+                if suffix in (".jsonl", ".ndjson"):
+                    try:
+                        with file.open("rb") as handle:
+                            total += sum(1 for line in handle if line.strip())
+                    except OSError:
+                        total += 1  # (read() rejects it: one item)
+                elif suffix in JSON_SUFFIXES | FEED_SUFFIXES or file.name.lower().endswith(
+                    (".warc", ".warc.gz")
+                ):
+                    return None
+                else:
+                    total += 1  # a document, or one rejection
+        return total
+
+    @staticmethod
+    def _files_of(folder: Path) -> list[Path]:
+        """The files a folder's ingest reads, in order (hidden ones and sidecars skipped)."""
+        return sorted(
             p
             for p in folder.rglob("*")
             if p.is_file()
             and not any(part.startswith(".") for part in p.relative_to(folder).parts)
             and not p.name.endswith(SIDECAR)
         )
+
+    def _read_dir(self, folder: Path) -> Iterator[Item]:
+        files = self._files_of(folder)
         if not files:
             yield Rejection(
                 str(folder),
