@@ -16,7 +16,7 @@ from synoptic.store import Store
 from .conftest import QUAKE_A, QUAKE_B
 
 runner = CliRunner()
-COMMANDS = ["run", "ingest", "stories", "story", "extract", "brief", "rejections"]
+COMMANDS = ["run", "ingest", "stories", "story", "article", "extract", "brief", "rejections"]
 
 
 def invoke(*args: str, input: str | None = None):
@@ -138,6 +138,22 @@ def test_stories_can_be_searched_filtered_and_limited(
     assert "No story matches" in invoke("stories", "--db", db_url, "-s", "zebra").output
     wrong = invoke("stories", "--db", db_url, "--since", "last tuesday")
     assert wrong.exit_code == 2 and "cannot read 'last tuesday'" in wrong.output
+
+
+def test_one_stored_article_is_read_by_its_id(db_url: str, parade_dir: Path) -> None:
+    """A brief names its articles by id; the terminal had no way to read one (the web page
+    and the API had)."""
+    assert invoke("ingest", parade_dir, "--db", db_url).exit_code == 0
+    story = json.loads(invoke("stories", "--db", db_url, "--json").output)[0]
+    first = story["articles"][0]
+    shown = invoke("article", first["id"], "--db", db_url)
+    assert shown.exit_code == 0 and first["title"] in shown.output
+    assert f"in story {story['id']}" in " ".join(shown.output.split())
+    data = json.loads(invoke("article", first["id"], "--db", db_url, "--json").output)
+    assert data["story"] == story["id"] and data["title"] == first["title"]
+    assert len(data["text"]) > 500 and {"origin", "removed", "authors"} <= set(data)
+    missing = invoke("article", "a_0000", "--db", db_url)
+    assert missing.exit_code == 2 and "no article 'a_0000'" in missing.output
 
 
 def test_merge_and_split_json(db_url: str, parade_dir: Path) -> None:

@@ -48,6 +48,7 @@ from synoptic.render import (
     brief_markdown,
     extract_json,
     print_brief,
+    stored_article_json,
     story_json,
     why_json,
 )
@@ -551,20 +552,48 @@ def extract(
         if as_json:
             sys.stdout.write(json.dumps(extract_json(item), ensure_ascii=False) + "\n")
             continue
-        meta = article_json(item)
-        out.rule(escape(item.origin))
-        out.print(f"[bold]{escape(item.title)}[/bold]")
-        details = [f"{k}: {v}" for k in ("outlet", "published", "url", "wire") if (v := meta[k])]
-        if item.outlet_inferred or item.published_inferred:
-            details.append("(inferred from the text or URL)")
-        out.print(escape(" · ".join(details)), style="dim")
-        out.print(escape(item.text))
-        if explain:
-            out.print(f"\n[bold]removed[/bold] ({len(item.removed)}):")
-            for r in item.removed:
-                out.print(f"  [yellow]{escape(r.reason)}[/yellow]: {escape(r.text[:160])}")
+        _print_article(item, explain=explain)
     _report_rejections(rejected)
     raise typer.Exit(EXIT_REJECTED if rejected else EXIT_OK)
+
+
+def _print_article(item: Article, *, explain: bool, story: str | None = None) -> None:
+    """An article for reading: where it came from, title, metadata, clean text."""
+    meta = article_json(item)
+    out.rule(escape(item.origin))
+    out.print(f"[bold]{escape(item.title)}[/bold]")
+    details = [f"{k}: {v}" for k in ("outlet", "published", "url", "wire") if (v := meta[k])]
+    if item.outlet_inferred or item.published_inferred:
+        details.append("(inferred from the text or URL)")
+    if story is not None:
+        details.append(f"{item.id} in story {story}")
+    out.print(escape(" · ".join(details)), style="dim")
+    out.print(escape(item.text))
+    if explain:
+        out.print(f"\n[bold]removed[/bold] ({len(item.removed)}):")
+        for r in item.removed:
+            out.print(f"  [yellow]{escape(r.reason)}[/yellow]: {escape(r.text[:160])}")
+
+
+@app.command("article")
+def article_command(
+    article_id: Annotated[
+        str, typer.Argument(help="An article id, as a story's brief or --why lists it.")
+    ],
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Also show what was removed as boilerplate, and why.")
+    ] = False,
+) -> None:
+    """Print one stored article: its clean text, metadata and story."""
+    with errors_to_messages(), Engine(settings=_stored(db)) as eng:
+        item = eng.article(article_id)
+        story = eng.store.story_of(item.id)
+    if as_json:
+        _print_json(stored_article_json(item, story))
+        return
+    _print_article(item, explain=explain, story=story)
 
 
 @app.command()

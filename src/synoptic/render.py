@@ -45,6 +45,17 @@ def article_json(a: Article) -> dict[str, Any]:
     }
 
 
+def stored_article_json(a: Article, story_id: str) -> dict[str, Any]:
+    """A stored article, as `synoptic article ID --json` and GET /api/articles/{id} give it."""
+    return article_json(a) | {
+        "text": a.text,
+        "authors": list(a.authors),
+        "origin": a.origin,
+        "removed": [{"text": r.text, "reason": r.reason} for r in a.removed],
+        "story": story_id,
+    }
+
+
 def extract_json(a: Article) -> dict[str, Any]:
     return {
         "path": a.origin,

@@ -35,9 +35,9 @@ from synoptic.model import Brief, Story
 from synoptic.render import (
     SOURCES_SHOWN,
     STATUS_LABEL,
-    article_json,
     brief_json,
     read_line,
+    stored_article_json,
     story_json,
     why_json,
 )
@@ -306,15 +306,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     def article_context(article_id: str) -> dict[str, Any]:
         a = engine.article(article_id)
         # the stored story, not the engine's memory (which a write may be changing)
-        return extract_ctx(a) | {"story": engine.store.story_of(a.id)}
-
-    def extract_ctx(a: Any) -> dict[str, Any]:
-        return article_json(a) | {
-            "text": a.text,
-            "authors": list(a.authors),
-            "origin": a.origin,
-            "removed": [{"text": r.text, "reason": r.reason} for r in a.removed],
-        }
+        return stored_article_json(a, engine.store.story_of(a.id))
 
     # -- JSON API -----------------------------------------------------------------------------
 
