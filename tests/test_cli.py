@@ -156,6 +156,23 @@ def test_one_stored_article_is_read_by_its_id(db_url: str, parade_dir: Path) -> 
     assert missing.exit_code == 2 and "no article 'a_0000'" in missing.output
 
 
+def test_rejections_list_the_most_recent_fifty_and_say_how_many_more(
+    db_url: str, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for n in range(55):
+        (inputs / f"empty{n:02}.txt").write_text("")
+    assert invoke("ingest", inputs, "--db", db_url).exit_code == 1
+    table = invoke("rejections", "--db", db_url)
+    assert table.exit_code == 0 and table.output.count("empty file") == 50
+    assert "50 of 55 rejected inputs" in table.output
+    assert invoke("rejections", "--db", db_url, "--limit", "0").output.count("empty file") == 55
+    assert len(json.loads(invoke("rejections", "--db", db_url, "--json").output)) == 55
+    two = json.loads(invoke("rejections", "--db", db_url, "--json", "--limit", "2").output)
+    assert len(two) == 2
+
+
 def test_merge_and_split_json(db_url: str, parade_dir: Path) -> None:
     assert invoke("ingest", parade_dir, "--db", db_url).exit_code == 0
     story = json.loads(invoke("stories", "--db", db_url, "--json").output)[0]

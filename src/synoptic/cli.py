@@ -629,10 +629,25 @@ def brief(
 
 
 @app.command()
-def rejections(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
-    """Inputs that were rejected, with the reason and how often."""
+def rejections(
+    db: DbOption = DEFAULT_DB_URL,
+    as_json: JsonOption = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help=f"List at most this many (0: all). Default: {STORIES_SHOWN} in the table, "
+            "all with --json.",
+            min=0,
+        ),
+    ] = None,
+) -> None:
+    """Inputs that were rejected, with the reason and how often, most recent first."""
     with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         rows = eng.rejections()
+    total = len(rows)
+    if limit is None:
+        limit = 0 if as_json else STORIES_SHOWN
+    rows = rows[: limit or None]
     if as_json:
         _print_json(
             [
@@ -650,9 +665,20 @@ def rejections(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> No
         out.print("Nothing has been rejected.")
         return
     table = Table("input", "reason", "times")
+    table.add_column("last seen", max_width=10)  # (the time under the date)
+    table.columns[0].overflow = "fold"  # (a path cut short names no file)
     for r in rows:
-        table.add_row(escape(r["origin"]), escape(r["reason"]), str(r["count"]))
+        table.add_row(
+            escape(r["origin"]),
+            escape(r["reason"]),
+            str(r["count"]),
+            f"{r['last_seen']:%Y-%m-%d %H:%M}",
+        )
     out.print(table)
+    if total > len(rows):
+        out.print(
+            f"{len(rows)} of {total} rejected inputs, most recent first: --limit 0 lists all."
+        )
 
 
 @app.command()
