@@ -107,6 +107,7 @@ def test_story_page_shows_reports_side_by_side(parade_app) -> None:
     assert request(parade_app, "GET", "/").status_code == 200
     entity = request(parade_app, "GET", "/entities/robert%20fico")
     assert entity.status_code == 200 and f"/stories/{story_id}" in entity.text
+    assert "3 articles, 2 independent reports" in entity.text
 
 
 def test_a_large_storys_page_says_what_its_brief_read(parade_app, engine: Engine) -> None:
