@@ -830,3 +830,40 @@ def test_the_progress_total_is_what_the_reader_will_yield(tmp_path: Path, parade
     feed.write_text("<rss/>")
     for unknown in (["-"], ["https://example.org/a"], [dump, feed], [tmp_path / "a.json"]):
         assert reader.expected(unknown) is None
+
+
+def test_an_oversized_jsonl_line_is_skipped_without_being_held_whole() -> None:
+    """A JSONL line over the limit was read whole before it was rejected: a 300 MB line took
+    700 MB of memory (and a dump with no line breaks, all of it). It is now skipped a
+    megabyte at a time; its size is still told, and the lines after it still land."""
+    import io
+
+    from synoptic.ingest import Reader
+
+    class Reads(io.BytesIO):
+        largest = 0
+
+        def readline(self, size: int | None = -1) -> bytes:
+            line = super().readline(size)
+            Reads.largest = max(Reads.largest, len(line))
+            return line
+
+        def __next__(self) -> bytes:  # (iterating reads whole lines)
+            line = self.readline()
+            if not line:
+                raise StopIteration
+            return line
+
+    good = json.dumps({"title": "Quake", "text": QUAKE_A}).encode()
+    huge = b'{"title": "big", "text": "' + b"x" * 5_000_000 + b'"}'
+    stream = Reads(b"\n".join([good, huge, good.replace(b"Quake", b"Again")]) + b"\n")
+    items = list(Reader(max_bytes=100_000)._jsonl_lines(stream, "dump.jsonl"))
+    assert [type(i).__name__ for i in items] == ["Document", "Rejection", "Document"]
+    assert items[1].origin == "dump.jsonl:2" and "line is 4.8 MB" in items[1].reason
+    assert Reads.largest <= 1 << 20  # never the whole line
+    # the same from standard input (its first byte read ahead to tell JSONL from text)
+    Reads.largest = 0
+    stream.seek(0)
+    items = list(Reader(max_bytes=100_000).read_stream(stream, "<stdin>"))
+    assert [type(i).__name__ for i in items] == ["Document", "Rejection", "Document"]
+    assert Reads.largest <= 1 << 20

@@ -334,12 +334,10 @@ class Reader:
             )
 
     def _jsonl_lines(self, handle: Any, origin: str) -> Iterator[Item]:
-        for number, raw in enumerate(handle, start=1):
+        for number, (raw, size) in enumerate(_capped_lines(handle, self.max_bytes), start=1):
             where = f"{origin}:{number}"
-            if len(raw) > self.max_bytes:
-                yield Rejection(
-                    where, f"line is {_mb(len(raw))}, over the {_mb(self.max_bytes)} limit"
-                )
+            if raw is None:
+                yield Rejection(where, f"line is {_mb(size)}, over the {_mb(self.max_bytes)} limit")
                 continue
             if not raw.strip():
                 continue
@@ -417,14 +415,29 @@ class Reader:
         return {}
 
 
+def _capped_lines(handle: Any, cap: int) -> Iterator[tuple[bytes | None, int]]:
+    """(line, its size) for each line of a byte stream; a line over ``cap`` bytes is skipped
+    as it is read, a megabyte at a time, and comes as (None, its size): a line of gigabytes
+    (a dump with no line breaks) is never held in memory whole."""
+    while line := handle.readline(cap + 1):
+        if len(line) <= cap:
+            yield line, len(line)
+            continue
+        size = len(line)
+        while not line.endswith(b"\n") and (line := handle.readline(1 << 20)):
+            size += len(line)
+        yield None, size
+
+
 class _Prefixed:
-    """A byte stream with bytes already read put back in front, iterable by lines."""
+    """A byte stream with bytes already read put back in front, read by lines."""
 
     def __init__(self, prefix: bytes, stream: IO[bytes]) -> None:
         self.prefix = prefix
         self.stream = stream
 
-    def __iter__(self) -> Iterator[bytes]:
-        first = self.stream.readline()
-        yield self.prefix + first
-        yield from self.stream
+    def readline(self, size: int = -1) -> bytes:
+        head, self.prefix = self.prefix, b""
+        if head.endswith(b"\n"):
+            return head
+        return head + self.stream.readline(size - len(head) if size >= 0 else -1)
