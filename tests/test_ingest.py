@@ -867,3 +867,25 @@ def test_an_oversized_jsonl_line_is_skipped_without_being_held_whole() -> None:
     items = list(Reader(max_bytes=100_000).read_stream(stream, "<stdin>"))
     assert [type(i).__name__ for i in items] == ["Document", "Rejection", "Document"]
     assert Reads.largest <= 1 << 20
+
+
+def test_ingesting_the_folder_that_holds_the_store_skips_the_stores_files(
+    tmp_path: Path, parade_dir: Path
+) -> None:
+    """`synoptic ingest .` where synoptic.db lies (its default place) rejected the database,
+    its journal and its lock, and so exited 1, at every run."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from synoptic.cli import app
+
+    for f in parade_dir.iterdir():
+        shutil.copy(f, tmp_path)
+    db = f"sqlite:///{tmp_path / 'synoptic.db'}"
+    runner = CliRunner()
+    first = runner.invoke(app, ["ingest", str(tmp_path), "--db", db])
+    again = runner.invoke(app, ["ingest", str(tmp_path), "--db", db])
+    assert first.exit_code == 0 and "3 new, 0 duplicates, 0 rejected" in first.output
+    assert again.exit_code == 0 and "0 new, 3 duplicates, 0 rejected" in again.output
+    assert (tmp_path / "synoptic.db.lock").exists()  # (there to be skipped)

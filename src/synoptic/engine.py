@@ -52,7 +52,7 @@ from synoptic.model import (
 )
 from synoptic.prepare import Prepared, Workers, prepared
 from synoptic.settings import Settings
-from synoptic.store import Store, StoredArticle, as_utc
+from synoptic.store import Store, StoredArticle, as_utc, sqlite_file
 
 
 def _day(moment: datetime | None) -> float:
@@ -102,7 +102,11 @@ class Engine:
             settings = Settings(**{**settings.__dict__, "db_url": db_url})
         self.settings = settings
         self.store = Store(settings.db_url)
-        self.reader = Reader(max_bytes=settings.max_bytes, allow_private=settings.allow_private)
+        self.reader = Reader(
+            max_bytes=settings.max_bytes,
+            allow_private=settings.allow_private,
+            store_file=sqlite_file(settings.db_url),
+        )
         self.writer = BriefWriter.from_settings(settings, shelf=self.store)
         self._workers = Workers(settings.workers) if settings.workers > 1 else None
         self._threadpools = ThreadpoolController()  # (found once: 0.3 ms; limiting: 7 µs)

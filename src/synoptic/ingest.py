@@ -105,9 +105,20 @@ def _json_problem(exc: json.JSONDecodeError) -> str:
 class Reader:
     """Walks paths and yields Documents and Rejections. ``max_bytes`` caps one document."""
 
-    def __init__(self, *, max_bytes: int, allow_private: bool = False) -> None:
+    def __init__(
+        self, *, max_bytes: int, allow_private: bool = False, store_file: str | None = None
+    ) -> None:
         self.max_bytes = max_bytes
         self.allow_private = allow_private
+        # the SQLite store's own files, which a folder's walk skips (`synoptic ingest .` where
+        # synoptic.db lies rejected the database, its journal and its lock at every run)
+        self.skipped: set[Path] = set()
+        if store_file is not None:
+            base = Path(store_file).resolve()
+            self.skipped = {
+                base.with_name(base.name + end)
+                for end in ("", "-wal", "-shm", "-journal", ".lock", ".lock.wait")
+            }
 
     def read(
         self, sources: Iterable[str | Path], *, stdin: IO[bytes] | None = None
@@ -156,15 +167,16 @@ class Reader:
                     total += 1  # a document, or one rejection
         return total
 
-    @staticmethod
-    def _files_of(folder: Path) -> list[Path]:
-        """The files a folder's ingest reads, in order (hidden ones and sidecars skipped)."""
+    def _files_of(self, folder: Path) -> list[Path]:
+        """The files a folder's ingest reads, in order (hidden ones, sidecars and the store's
+        own files skipped)."""
         return sorted(
             p
             for p in folder.rglob("*")
             if p.is_file()
             and not any(part.startswith(".") for part in p.relative_to(folder).parts)
             and not p.name.endswith(SIDECAR)
+            and not (self.skipped and p.resolve() in self.skipped)
         )
 
     def _read_dir(self, folder: Path) -> Iterator[Item]:
