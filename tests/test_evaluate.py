@@ -115,11 +115,15 @@ def test_a_dataset_file_that_is_not_one_is_a_usage_error(tmp_path: Path, ecb_roo
     (ecb_root / "1" / "1_9ecb.xml").write_text("<Document><token")
     cases = {
         ("clustering", "multinews", bad_columns): "needs the columns 'documents' and 'summary'",
-        ("briefs", "multinews", bad_columns): "needs the columns 'documents' and 'summary'",
+        ("briefs", "multinews", bad_columns): "first line has the columns 'a', 'b')",
         ("clustering", "multinews", bad_row): "row 2: its 'documents' is not a list of texts",
         ("clustering", "multinews", not_text): "not UTF-8 text",
         ("clustering", "ecbplus", ecb_root): "1_9ecb.xml: not an ECB+ document",
     }
+    jsonl = tmp_path / "d.csv"  # (a dump given as the CSV: its header was all of a line)
+    jsonl.write_text(json.dumps({"title": "t" * 40, "text": "x, " * 3000}) + "\n")
+    said = CliRunner().invoke(app, ["eval", "clustering", "multinews", str(jsonl)]).output
+    assert "and 2997 more)" in " ".join(said.split()) and len(said) < 600, said
     for (kind, dataset, path), message in cases.items():
         result = CliRunner().invoke(app, ["eval", kind, dataset, str(path)])
         flat = "".join(result.output.split())  # (the console wraps long paths)

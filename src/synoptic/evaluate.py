@@ -110,7 +110,7 @@ def _multinews_rows(path: Path, half: Half) -> list[tuple[int, dict[str, str]]]:
         raise InputRejected(
             str(path),
             "not a Multi-News CSV: it needs the columns 'documents' and 'summary' "
-            f"(it has: {', '.join(map(repr, columns)) or 'none'})",
+            f"(its first line has {_columns_said(columns)})",
         )
     middle = len(rows) // 2
     bounds = {"first": (0, middle), "second": (middle, len(rows)), "all": (0, len(rows))}[half]
@@ -408,3 +408,13 @@ def evaluate_extraction(
         if progress is not None:
             progress()
     return {**extraction_scores(matches), "n_empty": empty}
+
+
+def _columns_said(columns: list[str]) -> str:
+    """A CSV's column names for a message: the first five, each cut at 30 characters (a file
+    that is not a CSV makes one long "column" of its first line)."""
+    if not columns:
+        return "no columns"
+    shown = [repr(c if len(c) <= 30 else c[:29] + "…") for c in columns[:5]]
+    more = f" and {len(columns) - 5} more" if len(columns) > 5 else ""
+    return f"the columns {', '.join(shown)}{more}"
