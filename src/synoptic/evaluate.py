@@ -410,7 +410,7 @@ def evaluate_extraction(
     return {**extraction_scores(matches), "n_empty": empty}
 
 
-def _columns_said(columns: list[str]) -> str:
+def _columns_said(columns: Sequence[str]) -> str:
     """A CSV's column names for a message: the first five, each cut at 30 characters (a file
     that is not a CSV makes one long "column" of its first line)."""
     if not columns:
