@@ -133,6 +133,14 @@ def test_stories_can_be_searched_filtered_and_limited(
     assert len(listed("--since", "2d")) == 3 and listed("--since", "2999-01-01") == []
     newest = listed("--limit", "2")
     assert newest == [s["headline"] for s in everything[:2]]
+    # the parade story (two independent reports) was updated first: last by date, first by
+    # reports; the quakes (one each) keep their order
+    parade = next(s["headline"] for s in everything if s["independent_reports"] == 2)
+    assert everything[-1]["headline"] == parade
+    assert listed("--by-reports") == [parade, *(s["headline"] for s in everything[:2])]
+    assert listed("--by-reports", "--limit", "1") == [parade]
+    by_reports = invoke("stories", "--db", db_url, "--by-reports", "--limit", "1").output
+    assert "1 of 3 stories, most reported first" in by_reports
     table = invoke("stories", "--db", db_url, "--limit", "1")
     assert table.exit_code == 0 and "1 of 3 stories" in table.output
     assert "No story matches" in invoke("stories", "--db", db_url, "-s", "zebra").output

@@ -242,6 +242,23 @@ def test_the_story_list_pages_and_names_a_few_outlets(
     assert "No stories on this page: there are 3" in request(app, "GET", "/?page=9").text
     found = request(app, "GET", "/", params={"q": "Noto peninsula"}).text
     assert found.count('class="headline"') == 1 and 'class="pages"' not in found
+    # most reported first: the parade story (two reports) before the later quakes (one each)
+    by_date = [
+        s["independent_reports"] for s in request(app, "GET", "/api/stories").json()["stories"]
+    ]
+    by_reports = request(app, "GET", "/api/stories", params={"sort": "reports"}).json()
+    assert by_date == [1, 1, 2] and [s["independent_reports"] for s in by_reports["stories"]] == [
+        2,
+        1,
+        1,
+    ]
+    assert request(app, "GET", "/api/stories", params={"sort": "size"}).status_code == 422
+    page = request(app, "GET", "/", params={"sort": "reports", "page": 2}).text
+    assert (
+        "<strong>most reported first</strong>" in page
+        and 'href="/?sort=reports&amp;page=3"' in page
+    )
+    assert 'href="/?page=1">most recent first</a>' in page
     none = request(app, "GET", "/", params={"q": "zebra"}).text
     assert '<p class="empty">No story matches.</p>' in none and "story-list" not in none
 

@@ -364,8 +364,15 @@ def stories(
             min=0,
         ),
     ] = None,
+    by_reports: Annotated[
+        bool,
+        typer.Option(
+            "--by-reports",
+            help="Most independent reports first (copies of one wire text count once).",
+        ),
+    ] = False,
 ) -> None:
-    """List stories, most recently updated first."""
+    """List stories, most recently updated first (or most reported: --by-reports)."""
     if limit is None:
         limit = 0 if as_json else STORIES_SHOWN
     with errors_to_messages(), Engine(settings=_stored(db)) as eng:
@@ -374,6 +381,7 @@ def stories(
             outlet=outlet,
             since=None if since is None else _moment(since),
             limit=limit or None,
+            by_reports=by_reports,
         )
         if as_json:
             _print_json([story_json(s) for s in items])
@@ -411,8 +419,9 @@ def stories(
         out.print(table)
         if total > len(items):
             out.print(
-                f"{len(items)} of {total} stories, most recently updated first: --limit 0 lists "
-                "them all; --search, --outlet and --since narrow them."
+                f"{len(items)} of {total} stories, "
+                + ("most reported first" if by_reports else "most recently updated first")
+                + ": --limit 0 lists them all; --search, --outlet and --since narrow them."
             )
 
 

@@ -818,13 +818,19 @@ class Engine:
         since: datetime | None = None,
         offset: int = 0,
         limit: int | None = None,
+        by_reports: bool = False,
     ) -> list[Story]:
         """:meth:`stories` without the articles' texts (each ``Article.text`` is empty, and
         authors, removed parts and extra fields are left out): what a list of stories shows,
         read at once instead of story by story (docs/architecture.md, "Known limits"). The
         filters and the page are :meth:`story_page`'s."""
         return self.story_page(
-            search=search, outlet=outlet, since=since, offset=offset, limit=limit
+            search=search,
+            outlet=outlet,
+            since=since,
+            offset=offset,
+            limit=limit,
+            by_reports=by_reports,
         )[1]
 
     def story_page(
@@ -835,15 +841,22 @@ class Engine:
         since: datetime | None = None,
         offset: int = 0,
         limit: int | None = None,
+        by_reports: bool = False,
     ) -> tuple[int, list[Story]]:
         """How many stories have an article matching every full-text query in ``search``
         (all its words), an article from ``outlet`` (any case) and an update at or after
         ``since``, and ``limit`` of them from the ``offset``-th on, most recently updated
-        first, as :meth:`story_list` gives them. Only the page's articles are read."""
+        first (``by_reports``: most independent reports first), as :meth:`story_list` gives
+        them. Only the page's articles are read (by reports, every matching story's)."""
         if since is not None:  # (SQLite keeps times as UTC text: compare in UTC)
             since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
         total, rows = self.store.story_listing(
-            search=search, outlet=outlet, since=since, offset=offset, limit=limit
+            search=search,
+            outlet=outlet,
+            since=since,
+            offset=offset,
+            limit=limit,
+            by_reports=by_reports,
         )
         return total, [
             Story(

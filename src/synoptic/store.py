@@ -874,15 +874,17 @@ class Store:
         since: datetime | None = None,
         offset: int = 0,
         limit: int | None = None,
+        by_reports: bool = False,
     ) -> tuple[int, list[tuple[dict[str, Any], list[Article], list[SyndicationGroup]]]]:
-        """Stories (most recently updated first) with their articles' metadata but not their
-        texts (``Article.text`` is empty), and their syndication groups: what a list of stories
-        shows, read in two queries of one transaction however many stories there are (three
-        for a page that may leave some out: their count). Only
-        stories with an article matching each full-text query of ``search`` (:meth:`search`),
-        an article from ``outlet`` (any case) and an update at or after ``since``; of those,
-        ``limit`` from the ``offset``-th on (only their articles are read). Returns how many
-        stories match, and the page."""
+        """Stories (most recently updated first; ``by_reports``: most independent reports
+        first, then so) with their articles' metadata but not their texts (``Article.text`` is
+        empty), and their syndication groups: what a list of stories shows, read in two
+        queries of one transaction however many stories there are (three for a page that may
+        leave some out: their count). Only stories with an article matching each full-text
+        query of ``search`` (:meth:`_matching`), an article from ``outlet`` (any case) and an
+        update at or after ``since``; of those, ``limit`` from the ``offset``-th on (only
+        their articles are read, but by reports: every matching story's are, to count them).
+        Returns how many stories match, and the page."""
         heads = select(stories.c.id, stories.c.created, stories.c.updated)
         for query in search:
             heads = heads.where(
@@ -904,17 +906,20 @@ class Store:
             heads = heads.where(stories.c.updated >= since)
         listed = [c for c in articles.c if c.name not in ("text", "removed", "extra", "authors")]
         with self.engine.connect() as conn:
-            page = heads.order_by(stories.c.updated.desc(), stories.c.id).offset(offset)
-            head_rows = [dict(h) for h in conn.execute(page.limit(limit)).mappings()]
+            page = heads.order_by(stories.c.updated.desc(), stories.c.id)
+            if not by_reports:  # (by reports, every matching story is read and counted)
+                page = page.offset(offset).limit(limit)
+            head_rows = [dict(h) for h in conn.execute(page).mappings()]
             total = len(head_rows)
-            if offset or (limit is not None and total == limit):  # (a page: count them all)
+            paged = (offset or limit is not None) and not by_reports
+            if paged and (offset or total == limit):  # (a page: count them all)
                 total = conn.execute(
                     select(func.count()).select_from(heads.subquery())
                 ).scalar_one()
             members: dict[str, list[Article]] = {}
             grouped: dict[str, dict[str, list[Article]]] = {}
             shown = select(memberships.c.story_id, syndication.c.group_id, *listed)
-            if len(head_rows) <= 10_000 and (search or outlet or since or offset or limit):
+            if len(head_rows) <= 10_000 and (search or outlet or since or paged):
                 # (a longer list of ids could pass SQLite's 32,766 parameters: then read every
                 # story's articles and keep the page's, as for the whole list)
                 shown = shown.where(memberships.c.story_id.in_([h["id"] for h in head_rows]))
@@ -927,7 +932,7 @@ class Store:
                 article = row_article({**r, "text": "", "authors": (), "removed": (), "extra": {}})
                 members.setdefault(r["story_id"], []).append(article)
                 grouped.setdefault(r["story_id"], {}).setdefault(r["group_id"], []).append(article)
-        return int(total), [
+        listing = [
             (
                 h | {"created": as_utc(h["created"]), "updated": as_utc(h["updated"])},
                 members.get(h["id"], []),
@@ -935,6 +940,10 @@ class Store:
             )
             for h in head_rows
         ]
+        if by_reports:  # (a stable sort: the most recently updated first among equals)
+            listing.sort(key=lambda story: -len(story[2]))
+            listing = listing[offset : None if limit is None else offset + limit]
+        return int(total), listing
 
     def story_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -61,6 +61,7 @@ def is_loopback(host: str) -> bool:
 
 
 STORIES_PER_PAGE = 50  # on the index page (the API's per_page is its own)
+Sort = Literal["updated", "reports"]  # story lists: newest update first, or most reported
 COLUMNS_SHOWN = 8  # report columns on a story page; the other reports are listed below
 COPIES_SHOWN = 3  # articles named at the head of a report's column; the rest folded under it
 
@@ -280,6 +281,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         since: datetime | None,
         page_no: int,
         per_page: int,
+        sort: Sort = "updated",
     ) -> dict[str, Any]:
         total, chosen = engine.story_page(
             search=[query for query in (q, entity) if query],
@@ -287,6 +289,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
             since=since,
             offset=(page_no - 1) * per_page,
             limit=per_page,
+            by_reports=sort == "reports",
         )
         items = []
         for s in chosen:
@@ -301,6 +304,7 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
             "q": q or "",
             "outlet": outlet,
             "entity": entity,
+            "sort": sort,
         }
 
     def article_context(article_id: str) -> dict[str, Any]:
@@ -323,8 +327,9 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         since: datetime | None = Query(None, description="updated at or after (ISO 8601)"),
         page: int = Query(1, ge=1),
         per_page: int = Query(20, ge=1, le=200),
+        sort: Sort = Query("updated", description="updated: newest first; reports: most reported"),
     ) -> dict[str, Any]:
-        return list_context(q, outlet, entity, since, page, per_page)
+        return list_context(q, outlet, entity, since, page, per_page, sort)
 
     @app.get("/api/stories/{story_id}")
     def api_story(story_id: str) -> dict[str, Any]:
@@ -391,22 +396,29 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         q: str | None = None,
         outlet: str | None = None,
         page_no: int = Query(1, alias="page", ge=1),
+        sort: Sort = "updated",
     ) -> HTMLResponse:
-        context = list_context(q, outlet, None, None, page_no, STORIES_PER_PAGE)
+        context = list_context(q, outlet, None, None, page_no, STORIES_PER_PAGE, sort)
         pages = max(1, -(-context["total"] // STORIES_PER_PAGE))
+        kept = {k: v for k, v in (("q", q), ("outlet", outlet)) if v}
 
-        def link(to: int) -> str | None:
+        def link(to: int, order: Sort = sort) -> str | None:
             if not 1 <= to <= pages:
                 return None
             return "/?" + urlencode(
-                {k: v for k, v in (("q", q), ("outlet", outlet)) if v} | {"page": to}
+                kept | ({"sort": order} if order != "updated" else {}) | {"page": to}
             )
 
-        prev_url = link(min(page_no, pages + 1) - 1)
         return page(
             request,
             "stories.html",
-            context | {"pages": pages, "prev_url": prev_url, "next_url": link(page_no + 1)},
+            context
+            | {
+                "pages": pages,
+                "prev_url": link(min(page_no, pages + 1) - 1),
+                "next_url": link(page_no + 1),
+                "sort_urls": {order: link(1, order) for order in ("updated", "reports")},
+            },
         )
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse)
