@@ -314,7 +314,24 @@ def ingest(
         raise typer.Exit(EXIT_REJECTED if report.rejected else EXIT_OK)
 
 
-STORIES_SHOWN = 50  # the table's default length (--json lists every story unless --limit)
+TABLE_ROWS = 50  # rows of the stories and rejections tables by default (--json lists all)
+
+
+def _rows(limit: int | None, as_json: bool) -> int | None:
+    """How many rows a listing shows: ``--limit`` (0: all), else all in JSON, else a table's."""
+    if limit is None:
+        return None if as_json else TABLE_ROWS
+    return limit or None
+
+
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        help=f"List at most this many (0: all). Default: {TABLE_ROWS} in the table, "
+        "all with --json.",
+        min=0,
+    ),
+]
 
 
 def _moment(text: str) -> datetime:
@@ -356,14 +373,7 @@ def stories(
             "says: 2026-11-24, 2026-11-24T09:00) or this long ago (30m, 12h, 2d).",
         ),
     ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            help=f"List at most this many (0: all). Default: {STORIES_SHOWN} in the table, "
-            "all with --json.",
-            min=0,
-        ),
-    ] = None,
+    limit: LimitOption = None,
     by_reports: Annotated[
         bool,
         typer.Option(
@@ -373,14 +383,12 @@ def stories(
     ] = False,
 ) -> None:
     """List stories, most recently updated first (or most reported: --by-reports)."""
-    if limit is None:
-        limit = 0 if as_json else STORIES_SHOWN
     with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         total, items = eng.story_page(
             search=[search] if search else [],
             outlet=outlet,
             since=None if since is None else _moment(since),
-            limit=limit or None,
+            limit=_rows(limit, as_json),
             by_reports=by_reports,
         )
         if as_json:
@@ -641,22 +649,13 @@ def brief(
 def rejections(
     db: DbOption = DEFAULT_DB_URL,
     as_json: JsonOption = False,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            help=f"List at most this many (0: all). Default: {STORIES_SHOWN} in the table, "
-            "all with --json.",
-            min=0,
-        ),
-    ] = None,
+    limit: LimitOption = None,
 ) -> None:
     """Inputs that were rejected, with the reason and how often, most recent first."""
     with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         rows = eng.rejections()
     total = len(rows)
-    if limit is None:
-        limit = 0 if as_json else STORIES_SHOWN
-    rows = rows[: limit or None]
+    rows = rows[: _rows(limit, as_json)]
     if as_json:
         _print_json(
             [
