@@ -16,7 +16,17 @@ from synoptic.store import Store
 from .conftest import QUAKE_A, QUAKE_B
 
 runner = CliRunner()
-COMMANDS = ["run", "ingest", "stories", "story", "article", "extract", "brief", "rejections"]
+COMMANDS = [
+    "run",
+    "ingest",
+    "stories",
+    "story",
+    "article",
+    "extract",
+    "brief",
+    "rejections",
+    "status",
+]
 
 
 def invoke(*args: str, input: str | None = None):
@@ -179,6 +189,22 @@ def test_rejections_list_the_most_recent_fifty_and_say_how_many_more(
     assert len(json.loads(invoke("rejections", "--db", db_url, "--json").output)) == 55
     two = json.loads(invoke("rejections", "--db", db_url, "--json", "--limit", "2").output)
     assert len(two) == 2
+
+
+def test_status_says_what_the_store_holds(db_url: str, parade_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty.txt").write_text("")
+    assert invoke("ingest", parade_dir, tmp_path / "empty.txt", "--db", db_url).exit_code == 1
+    held = json.loads(invoke("status", "--db", db_url, "--json").output)
+    assert {k: held[k] for k in ("articles", "stories", "sources", "rejected_inputs")} == {
+        "articles": 3,
+        "stories": 1,
+        "sources": 0,
+        "rejected_inputs": 1,
+    }
+    assert held["schema_version"] >= 11 and held["bytes"] > 0 and held["last_ingest"]
+    table = invoke("status", "--db", db_url)
+    assert table.exit_code == 0 and "articles" in table.output and "last ingest" in table.output
+    assert invoke("status", "--db", str(tmp_path / "typo.db")).exit_code == 2
 
 
 def test_merge_and_split_json(db_url: str, parade_dir: Path) -> None:

@@ -110,6 +110,9 @@ def test_seeds_end_to_end_on_postgresql(pg_url: str, parade_dir: Path, tmp_path:
         assert eng.story_page(search=["Fico earthquake"])[0] == 0
         assert eng.story_page(since=datetime(2999, 1, 1, tzinfo=UTC), limit=5) == (0, [])
         assert eng.story_page(offset=1) == (1, [])
+        held = eng.store.summary()
+        assert (held["articles"], held["stories"], held["bytes"]) == (3, 1, None)
+        assert "postgresql" in held["database"] and held["last_ingest"] is not None
         # the search is answered from the full-text index, not by reading every article
         query = eng.store._matching("Fico parade").compile(eng.store.engine)
         with eng.store.engine.connect() as conn:

@@ -690,6 +690,36 @@ def rejections(
 
 
 @app.command()
+def status(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
+    """What the store holds: articles, stories, feeds, rejected inputs, the last ingest."""
+    with errors_to_messages(), Engine(settings=_stored(db)) as eng:
+        held = eng.store.summary()
+    if as_json:
+        _print_json({k: v.isoformat() if isinstance(v, datetime) else v for k, v in held.items()})
+        return
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column()
+    for label, value in (
+        ("database", held["database"]),
+        ("articles", f"{held['articles']:,}"),
+        ("stories", f"{held['stories']:,}"),
+        ("feeds followed", f"{held['sources']:,}"),
+        ("rejected inputs", f"{held['rejected_inputs']:,} (`synoptic rejections`)"),
+        ("last ingest", _when(held["last_ingest"])),
+        ("newest published", _when(held["newest_published"])),
+        ("schema version", str(held["schema_version"])),
+        *([("size", f"{held['bytes'] / 1e6:,.1f} MB")] if held["bytes"] is not None else []),
+    ):
+        table.add_row(label, escape(value))
+    out.print(table)
+
+
+def _when(moment: datetime | None) -> str:
+    return "never" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+@app.command()
 def serve(
     db: DbOption = DEFAULT_DB_URL,
     host: Annotated[

@@ -866,6 +866,56 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
 
+    def summary(self) -> dict[str, Any]:
+        """What the store holds, in one read: counts, the newest article's ingest and
+        publication times, the schema version, and an SQLite file's size."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(
+                        select(func.count())
+                        .select_from(articles)
+                        .scalar_subquery()
+                        .label("articles"),
+                        select(func.count())
+                        .select_from(stories)
+                        .scalar_subquery()
+                        .label("stories"),
+                        select(func.count())
+                        .select_from(sources)
+                        .scalar_subquery()
+                        .label("sources"),
+                        select(func.coalesce(func.sum(rejections.c.count), 0))
+                        .scalar_subquery()
+                        .label("rejections"),
+                        select(func.max(articles.c.ingested_at))
+                        .scalar_subquery()
+                        .label("ingested"),
+                        select(func.max(articles.c.published)).scalar_subquery().label("published"),
+                        select(meta_table.c.value)
+                        .where(meta_table.c.key == "schema_version")
+                        .scalar_subquery()
+                        .label("schema"),
+                    )
+                )
+                .mappings()
+                .one()
+            )
+        path = sqlite_file(self.engine.url)
+        files = (path, f"{path}-wal") if path else ()
+        size = sum(os.path.getsize(f) for f in files if os.path.exists(f))
+        return {
+            "database": self._where(),
+            "schema_version": int(row["schema"]),
+            "articles": int(row["articles"]),
+            "stories": int(row["stories"]),
+            "sources": int(row["sources"]),
+            "rejected_inputs": int(row["rejections"]),
+            "last_ingest": as_utc(row["ingested"]),
+            "newest_published": as_utc(row["published"]),
+            "bytes": size if path else None,
+        }
+
     def story_listing(
         self,
         *,
