@@ -54,6 +54,8 @@ def test_story_list_and_brief_json(parade_app, engine: Engine) -> None:
     )
     assert request(parade_app, "GET", "/api/stories/s_missing").status_code == 404
     assert request(parade_app, "GET", "/healthz").text == "ok"
+    held = request(parade_app, "GET", "/api/status").json()
+    assert (held["articles"], held["stories"]) == (3, 1) and held["last_ingest"]
     assert request(parade_app, "GET", "/openapi.json").json()["info"]["title"] == "synoptic"
 
 

@@ -48,6 +48,7 @@ from synoptic.render import (
     brief_markdown,
     extract_json,
     print_brief,
+    status_json,
     stored_article_json,
     story_json,
     why_json,
@@ -695,7 +696,7 @@ def status(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
     with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         held = eng.store.summary()
     if as_json:
-        _print_json({k: v.isoformat() if isinstance(v, datetime) else v for k, v in held.items()})
+        _print_json(status_json(held))
         return
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="dim")

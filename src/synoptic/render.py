@@ -45,6 +45,11 @@ def article_json(a: Article) -> dict[str, Any]:
     }
 
 
+def status_json(summary: dict[str, Any]) -> dict[str, Any]:
+    """:meth:`Store.summary` as `synoptic status --json` and GET /api/status give it."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in summary.items()}
+
+
 def stored_article_json(a: Article, story_id: str) -> dict[str, Any]:
     """A stored article, as `synoptic article ID --json` and GET /api/articles/{id} give it."""
     return article_json(a) | {

@@ -37,6 +37,7 @@ from synoptic.render import (
     STATUS_LABEL,
     brief_json,
     read_line,
+    status_json,
     stored_article_json,
     story_json,
     why_json,
@@ -318,6 +319,10 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     def healthz() -> str:
         engine.store.count_articles()
         return "ok"
+
+    @app.get("/api/status")
+    def api_status() -> dict[str, Any]:
+        return status_json(engine.store.summary())
 
     @app.get("/api/stories")
     def api_stories(
