@@ -889,3 +889,41 @@ def test_ingesting_the_folder_that_holds_the_store_skips_the_stores_files(
     assert first.exit_code == 0 and "3 new, 0 duplicates, 0 rejected" in first.output
     assert again.exit_code == 0 and "0 new, 3 duplicates, 0 rejected" in again.output
     assert (tmp_path / "synoptic.db.lock").exists()  # (there to be skipped)
+
+
+def test_a_thread_waiting_to_write_goes_between_the_batches_of_another_threads_ingest(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The web server's writes run in threads of one engine: a post or a correction waited
+    for the whole of another thread's long ingest; now it goes in between two batches, and
+    the ingest goes on from the state it leaves (a merge: reloaded)."""
+    import threading
+
+    n = 2000
+    stream = tmp_path / "stream.jsonl"
+    _stream(stream, n)
+    (tmp_path / "quake.txt").write_text(QUAKE_A)
+    finished: dict[str, float] = {}
+    with Engine(db_url) as engine:
+        engine.ingest([tmp_path / "quake.txt"])
+        quake = engine.story_list()[0].id
+
+        def long_ingest() -> None:
+            finished["report"] = len(engine.ingest([stream]).new)
+            finished["long"] = time.monotonic()
+
+        thread = threading.Thread(target=long_ingest)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while engine.store.count_articles() < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)  # (its first batch is stored)
+        other = next(s.id for s in engine.story_list(limit=5) if s.id != quake)
+        engine.merge(quake, other)  # waits for the turn, as a web correction does
+        finished["merge"] = time.monotonic()
+        assert engine.store.count_articles() < n + 1  # in before the long ingest ended
+        thread.join(timeout=300)
+        assert finished["report"] == n and finished["merge"] < finished["long"]
+        assert engine.store.count_articles() == n + 1
+        assert engine.story(other).id == quake  # the merge stands
+        stories = engine.story_list()
+        assert sum(len(s.articles) for s in stories) == n + 1

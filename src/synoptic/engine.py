@@ -145,6 +145,11 @@ class Engine:
         self._turn_started = 0.0  # when it last took the lock (time.monotonic)
         self._load_seconds = 0.0  # how long its last full load of the learned state took
         self._write_turn = threading.RLock()  # one thread of this process writes at a time
+        # threads waiting for the turn (a web server's writes while another one ingests): a
+        # long ingest lets them in between its batches, as it does other processes
+        self._turn_waits = threading.Condition()
+        self._threads_waiting = 0
+        self._turn_depth = 0  # how deep the thread whose turn it is holds it
 
     def close(self) -> None:
         if self._workers is not None:
@@ -182,7 +187,16 @@ class Engine:
         """One write at a time: this engine's threads take turns (a web server's writes), and
         so do processes, through the store's writer lock (taken once however deep the calls
         go)."""
-        with self._write_turn:
+        with self._turn_waits:
+            self._threads_waiting += 1
+        try:
+            self._write_turn.acquire()
+            self._turn_depth += 1
+        finally:
+            with self._turn_waits:
+                self._threads_waiting -= 1
+                self._turn_waits.notify_all()
+        try:
             if self._writer_held:
                 yield
                 return
@@ -193,6 +207,9 @@ class Engine:
                     yield
                 finally:
                     self._writer_held = False
+        finally:
+            self._turn_depth -= 1
+            self._write_turn.release()
 
     def __enter__(self) -> Engine:
         return self
@@ -389,11 +406,31 @@ class Engine:
         held = time.monotonic() - self._turn_started
         if held < max(MIN_TURN, TURN_PER_LOAD * self._load_seconds):
             return
+        if self._threads_waiting and self._workers is None:
+            self._let_waiting_threads_in()
         stamp = self.store.write_stamp()
         if self.store.let_waiting_writers_in():
             self._turn_started = time.monotonic()
             if self.store.write_stamp() != stamp:
                 self._forget_state()
+
+    def _let_waiting_threads_in(self) -> None:
+        """Other threads of this process waiting to write (the web server's posts and
+        corrections) write now, on the store's lock this thread holds, and this one goes on
+        from the state they leave (a correction makes it reload; an ingest's batches are
+        already in memory). Not with worker processes: an ingest's tasks in flight in the
+        shared pool must not meet another's."""
+        depth, self._turn_depth = self._turn_depth, 0
+        for _ in range(depth):  # (all the way: the turn may be held in nested calls)
+            self._write_turn.release()
+        try:
+            with self._turn_waits:  # until every waiting thread has had the turn
+                self._turn_waits.wait_for(lambda: self._threads_waiting == 0, timeout=60)
+        finally:
+            for _ in range(depth):
+                self._write_turn.acquire()
+            self._turn_depth = depth
+        self._turn_started = time.monotonic()
 
     def _known(self, article_id: str) -> bool:
         self._load()  # the active window's articles and the batch's are in memory
