@@ -18,7 +18,7 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -404,27 +404,29 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         sort: Sort = "updated",
     ) -> HTMLResponse:
         context = list_context(q, outlet, None, None, page_no, STORIES_PER_PAGE, sort)
-        pages = max(1, -(-context["total"] // STORIES_PER_PAGE))
         kept = {k: v for k, v in (("q", q), ("outlet", outlet)) if v}
+        return page(request, "stories.html", context | pager("/", kept, page_no, sort, context))
+
+    def pager(
+        path: str, kept: dict[str, str], page_no: int, sort: Sort, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A list page's links: the previous and next pages and the two orders, keeping the
+        filters in ``kept``."""
+        pages = max(1, -(-context["total"] // STORIES_PER_PAGE))
 
         def link(to: int, order: Sort = sort) -> str | None:
             if not 1 <= to <= pages:
                 return None
-            return "/?" + urlencode(
+            return f"{path}?" + urlencode(
                 kept | ({"sort": order} if order != "updated" else {}) | {"page": to}
             )
 
-        return page(
-            request,
-            "stories.html",
-            context
-            | {
-                "pages": pages,
-                "prev_url": link(min(page_no, pages + 1) - 1),
-                "next_url": link(page_no + 1),
-                "sort_urls": {order: link(1, order) for order in ("updated", "reports")},
-            },
-        )
+        return {
+            "pages": pages,
+            "prev_url": link(min(page_no, pages + 1) - 1),
+            "next_url": link(page_no + 1),
+            "sort_urls": {order: link(1, order) for order in ("updated", "reports")},
+        }
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse)
     def story_page(request: Request, story_id: str) -> HTMLResponse:
@@ -440,10 +442,15 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         return page(request, "article.html", context)
 
     @app.get("/entities/{name}", response_class=HTMLResponse)
-    def entity_page(request: Request, name: str) -> HTMLResponse:
-        context = list_context(None, None, name, None, 1, 200)
-        context["name"] = name
-        return page(request, "entity.html", context)
+    def entity_page(
+        request: Request,
+        name: str,
+        page_no: int = Query(1, alias="page", ge=1),
+        sort: Sort = "updated",
+    ) -> HTMLResponse:
+        context = list_context(None, None, name, None, page_no, STORIES_PER_PAGE, sort)
+        links = pager(f"/entities/{quote(name, safe='')}", {}, page_no, sort, context)
+        return page(request, "entity.html", context | links | {"name": name})
 
     return app
 
