@@ -165,6 +165,26 @@ def test_export_atom(db_url: str, parade_dir: Path, tmp_path: Path) -> None:
     with Engine(db_url) as eng:
         atom_feed(eng, progress=lambda done, total: steps.append((done, total)))
     assert steps == [(1, 1)]
+    # a feed of what a search, an outlet, a time or the reports pick: another feed, its own id
+    (tmp_path / "quake.txt").write_text(QUAKE_A)
+    assert (
+        runner.invoke(app, ["ingest", str(tmp_path / "quake.txt"), "--db", db_url]).exit_code == 0
+    )
+
+    def exported(*options: str) -> ET.Element:
+        result = runner.invoke(app, ["export", "--atom", str(target), "--db", db_url, *options])
+        assert result.exit_code == 0, result.output
+        return ET.parse(target).getroot()
+
+    assert len(exported().findall("a:entry", ns)) == 2
+    fico = exported("--search", "Fico", "--since", "1d")
+    assert len(fico.findall("a:entry", ns)) == 1
+    assert fico.find("a:id", ns).text == "urn:synoptic:feed:local?q=Fico"
+    assert "matching “Fico”" in fico.find("a:title", ns).text
+    top = exported("--by-reports", "--limit", "1").findall("a:entry", ns)
+    assert len(top) == 1 and "2 independent reports" in top[0].find("a:summary", ns).text
+    none = exported("--search", "zebra")
+    assert none.findall("a:entry", ns) == [] and none.find("a:updated", ns).text.startswith("1970")
     # an output file that cannot be written is a one-line usage error, not a traceback
     for args in (
         ["export", "--atom", str(tmp_path / "no" / "such" / "dir.xml")],

@@ -244,6 +244,8 @@ def test_the_story_list_pages_and_names_a_few_outlets(
     assert "No stories on this page: there are 3" in request(app, "GET", "/?page=9").text
     found = request(app, "GET", "/", params={"q": "Noto peninsula"}).text
     assert found.count('class="headline"') == 1 and 'class="pages"' not in found
+    feed = request(app, "GET", "/stories.atom", params={"q": "Noto", "sort": "reports"}).text
+    assert feed.count("<entry>") == 1 and "stories.atom?q=Noto&amp;sort=reports" in feed
     named = request(app, "GET", "/entities/the", params={"page": 2}).text  # (in all three)
     assert "page 2 of 3" in named and 'href="/entities/the?page=3"' in named
     assert 'href="/entities/the?sort=reports&amp;page=1">most reported first' in named

@@ -325,6 +325,30 @@ def _rows(limit: int | None, as_json: bool) -> int | None:
     return limit or None
 
 
+SearchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--search",
+        "-s",
+        help="Only stories with an article containing all these words (title or text).",
+    ),
+]
+OutletOption = Annotated[
+    str | None, typer.Option(help="Only stories with an article from this outlet (any case).")
+]
+SinceOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only stories updated at or after this date or time (ISO 8601, UTC unless it "
+        "says: 2026-11-24, 2026-11-24T09:00) or this long ago (30m, 12h, 2d).",
+    ),
+]
+ByReportsOption = Annotated[
+    bool,
+    typer.Option(
+        "--by-reports", help="Most independent reports first (copies of one wire text count once)."
+    ),
+]
 LimitOption = Annotated[
     int | None,
     typer.Option(
@@ -356,32 +380,11 @@ def _moment(text: str) -> datetime:
 def stories(
     db: DbOption = DEFAULT_DB_URL,
     as_json: JsonOption = False,
-    search: Annotated[
-        str | None,
-        typer.Option(
-            "--search",
-            "-s",
-            help="Only stories with an article containing all these words (title or text).",
-        ),
-    ] = None,
-    outlet: Annotated[
-        str | None, typer.Option(help="Only stories with an article from this outlet (any case).")
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            help="Only stories updated at or after this date or time (ISO 8601, UTC unless it "
-            "says: 2026-11-24, 2026-11-24T09:00) or this long ago (30m, 12h, 2d).",
-        ),
-    ] = None,
+    search: SearchOption = None,
+    outlet: OutletOption = None,
+    since: SinceOption = None,
     limit: LimitOption = None,
-    by_reports: Annotated[
-        bool,
-        typer.Option(
-            "--by-reports",
-            help="Most independent reports first (copies of one wire text count once).",
-        ),
-    ] = False,
+    by_reports: ByReportsOption = False,
 ) -> None:
     """List stories, most recently updated first (or most reported: --by-reports)."""
     with errors_to_messages(), Engine(settings=_stored(db)) as eng:
@@ -775,8 +778,14 @@ def export(
     base_url: Annotated[
         str, typer.Option(help="Where `synoptic serve` is reachable, for story links.")
     ] = "",
+    search: SearchOption = None,
+    outlet: OutletOption = None,
+    since: SinceOption = None,
+    by_reports: ByReportsOption = False,
+    limit: Annotated[int, typer.Option(help="At most this many stories.", min=1)] = 100,
 ) -> None:
-    """Write an Atom feed of stories (one entry per story, linking its source articles)."""
+    """Write an Atom feed of stories (one entry per story, linking its source articles):
+    the most recently updated, or those a search, an outlet or a time picks."""
     from synoptic.export import atom_feed
 
     with (
@@ -788,7 +797,12 @@ def export(
         feed = atom_feed(
             eng,
             base_url=base_url.rstrip("/"),
+            limit=limit,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            search=search,
+            outlet=outlet,
+            since=None if since is None else _moment(since),
+            by_reports=by_reports,
         )
         _write(atom, feed)
     out.print(f"wrote {atom}")

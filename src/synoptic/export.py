@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
 
 from synoptic.engine import Engine
@@ -38,20 +40,41 @@ def atom_feed(
     base_url: str = "",
     limit: int = 100,
     progress: Callable[[int, int], None] | None = None,
+    search: str | None = None,
+    outlet: str | None = None,
+    since: datetime | None = None,
+    by_reports: bool = False,
 ) -> str:
-    """Atom 1.0: one entry per story (newest update first), updated when the story changes,
-    linking each source article. ``progress(done, total)`` after each story's brief (writing
-    a hundred briefs takes a while on a large store)."""
+    """Atom 1.0: one entry per story (newest update first; ``by_reports``: most independent
+    reports first), updated when the story changes, linking each source article; only the
+    stories that :meth:`Engine.story_page`'s filters keep (``search``: all its words in one
+    article). ``progress(done, total)`` after each story's brief (writing a hundred briefs
+    takes a while on a large store)."""
     ET.register_namespace("", ATOM)
     feed = ET.Element("feed", xmlns=ATOM)
-    stories = engine.story_list(limit=limit)
-    ET.SubElement(feed, "id").text = f"urn:synoptic:feed:{base_url or 'local'}"
-    ET.SubElement(feed, "title").text = "synoptic stories"
-    newest = stories[0].updated.isoformat() if stories else "1970-01-01T00:00:00+00:00"
-    ET.SubElement(feed, "updated").text = newest
+    stories = engine.story_list(
+        search=[search] if search else [],
+        outlet=outlet,
+        since=since,
+        limit=limit,
+        by_reports=by_reports,
+    )
+    # a feed of other stories is another feed: its id and self link say which
+    chosen = {"q": search, "outlet": outlet, "sort": "reports" if by_reports else None}
+    query = urlencode({k: v for k, v in chosen.items() if v})
+    ET.SubElement(feed, "id").text = f"urn:synoptic:feed:{base_url or 'local'}" + (
+        f"?{query}" if query else ""
+    )
+    title = "synoptic stories" + (f" matching “{search}”" if search else "")
+    ET.SubElement(feed, "title").text = title + (f" from {outlet}" if outlet else "")
+    newest = max((s.updated for s in stories), default=None)
+    ET.SubElement(feed, "updated").text = (
+        newest.isoformat() if newest else "1970-01-01T00:00:00+00:00"
+    )
     ET.SubElement(feed, "generator").text = "synoptic"
     if base_url:
-        ET.SubElement(feed, "link", rel="self", href=f"{base_url}/stories.atom")
+        self_link = f"{base_url}/stories.atom" + (f"?{query}" if query else "")
+        ET.SubElement(feed, "link", rel="self", href=self_link)
     for done, story in enumerate(stories, start=1):
         brief = engine.brief(story.id, words=60)
         _entry(feed, story, " ".join(s.text for s in brief.summary), base_url)

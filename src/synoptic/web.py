@@ -389,9 +389,14 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         }
 
     @app.get("/stories.atom")
-    def stories_atom(request: Request) -> Response:
+    def stories_atom(
+        request: Request, q: str | None = None, outlet: str | None = None, sort: Sort = "updated"
+    ) -> Response:
         base = str(request.base_url).rstrip("/")
-        return Response(atom_feed(engine, base_url=base), media_type="application/atom+xml")
+        feed = atom_feed(
+            engine, base_url=base, search=q, outlet=outlet or None, by_reports=sort == "reports"
+        )
+        return Response(feed, media_type="application/atom+xml")
 
     # -- pages --------------------------------------------------------------------------------
 
