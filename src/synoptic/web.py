@@ -61,7 +61,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-STORIES_PER_PAGE = 50  # on the index page (the API's per_page is its own)
+STORIES_PER_PAGE = 50  # on the list pages, stories and names (the API has its per_page)
 Sort = Literal["updated", "reports"]  # story lists: newest update first, or most reported
 COLUMNS_SHOWN = 8  # report columns on a story page; the other reports are listed below
 COPIES_SHOWN = 3  # articles named at the head of a report's column; the rest folded under it
