@@ -110,6 +110,14 @@ def test_story_page_shows_reports_side_by_side(parade_app) -> None:
     entity = request(parade_app, "GET", "/entities/robert%20fico")
     assert entity.status_code == 200 and f"/stories/{story_id}" in entity.text
     assert "3 articles, 2 independent reports" in entity.text
+    # the timeline reads its dates: "--09-03" (September 3rd, no year given) was shown as such
+    timeline = html[
+        html.index('<ol class="timeline">') : html.index(
+            "</ol>", html.index('<ol class="timeline">')
+        )
+    ]
+    assert "<time>3 September</time>" in timeline and "--09-03" not in timeline
+    assert "<time>2024</time>" in timeline
 
 
 def test_a_large_storys_page_says_what_its_brief_read(parade_app, engine: Engine) -> None:

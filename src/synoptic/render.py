@@ -5,6 +5,7 @@ One function builds each view's data; the CLI (and later the web app) only choos
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,36 @@ def article_json(a: Article) -> dict[str, Any]:
         "published_inferred": a.published_inferred,
         "wire": a.wire,
     }
+
+
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def readable_date(value: str) -> str:
+    """A timeline's ISO date for reading: '2024-09-03' -> '3 September 2024', '2024-09' ->
+    'September 2024', '--09-03' (a day whose year the text does not give) -> '3 September';
+    anything else as it is."""
+    match = re.fullmatch(r"(\d{4})-(\d{2})(?:-(\d{2}))?|--(\d{2})-(\d{2})", value)
+    if match is None:
+        return value
+    year, month, day, yearless_month, yearless_day = match.groups()
+    month, day = month or yearless_month, day or yearless_day
+    if not 1 <= int(month) <= 12:
+        return value
+    return " ".join(w for w in (day and str(int(day)), _MONTHS[int(month) - 1], year) if w)
 
 
 def status_json(summary: dict[str, Any]) -> dict[str, Any]:
@@ -304,7 +335,7 @@ def brief_markdown(brief: Brief) -> str:
     if brief.timeline:
         lines += ["", "## Timeline", ""]
         lines += [
-            f"- **{t['date']}** {t['text']} {_sources(brief, t['article_ids'])}"
+            f"- **{readable_date(t['date'])}** {t['text']} {_sources(brief, t['article_ids'])}"
             for t in brief.timeline
         ]
     if brief.entities:
@@ -390,7 +421,7 @@ def brief_html(brief: Brief) -> str:
     if brief.timeline:
         parts.append("<h2>Timeline</h2><ul>")
         parts += [
-            f"<li><b>{h(t['date'])}</b> {h(t['text'])} {cites(t['article_ids'])}</li>"
+            f"<li><b>{h(readable_date(t['date']))}</b> {h(t['text'])} {cites(t['article_ids'])}</li>"
             for t in brief.timeline
         ]
         parts.append("</ul>")

@@ -37,6 +37,7 @@ from synoptic.render import (
     STATUS_LABEL,
     brief_json,
     read_line,
+    readable_date,
     status_json,
     stored_article_json,
     story_json,
@@ -173,7 +174,7 @@ def synopsis_context(brief: Brief, story: Story) -> dict[str, Any]:
             for e in brief.entities[:15]
         ],
         "timeline": [
-            {"date": t["date"], "text": t["text"], "id": t["article_ids"][0]}
+            {"date": readable_date(t["date"]), "text": t["text"], "id": t["article_ids"][0]}
             for t in brief.timeline
         ],
     }
