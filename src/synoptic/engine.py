@@ -847,28 +847,12 @@ class Engine:
         """Every story, most recently updated first."""
         return [self.story(row["id"]) for row in self.store.story_rows()]
 
-    def story_list(
-        self,
-        *,
-        search: Sequence[str] = (),
-        outlet: str | None = None,
-        since: datetime | None = None,
-        offset: int = 0,
-        limit: int | None = None,
-        by_reports: bool = False,
-    ) -> list[Story]:
+    def story_list(self) -> list[Story]:
         """:meth:`stories` without the articles' texts (each ``Article.text`` is empty, and
         authors, removed parts and extra fields are left out): what a list of stories shows,
-        read at once instead of story by story (docs/architecture.md, "Known limits"). The
-        filters and the page are :meth:`story_page`'s."""
-        return self.story_page(
-            search=search,
-            outlet=outlet,
-            since=since,
-            offset=offset,
-            limit=limit,
-            by_reports=by_reports,
-        )[1]
+        read at once instead of story by story (docs/architecture.md, "Known limits");
+        :meth:`story_page` filters and pages it."""
+        return self.story_page()[1]
 
     def story_page(
         self,

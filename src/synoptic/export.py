@@ -52,7 +52,7 @@ def atom_feed(
     takes a while on a large store)."""
     ET.register_namespace("", ATOM)
     feed = ET.Element("feed", xmlns=ATOM)
-    stories = engine.story_list(
+    _, stories = engine.story_page(
         search=[search] if search else [],
         outlet=outlet,
         since=since,
