@@ -286,6 +286,7 @@ def test_the_story_list_pages_and_names_a_few_outlets(
                     "text": body,
                     "outlet": f"Paper {n}",
                     "url": f"https://paper{n}.example/quake",
+                    "published": f"2025-03-0{n + 1}T10:00:00Z",
                 },
                 f"copy {n}",
             )
@@ -294,6 +295,10 @@ def test_the_story_list_pages_and_names_a_few_outlets(
     )
     page = request(app, "GET", "/", params={"outlet": "paper 5"}).text
     assert "Paper 0, Paper 1, Paper 2 and 3 more outlets" in page and "Paper 3" not in page
+    # an archive's stories were all "updated" at its import: the newest publication tells them
+    assert 'latest published <time datetime="2025-03-06T10:00:00+00:00">2025-03-06</time>' in page
+    listed = request(app, "GET", "/api/stories", params={"outlet": "paper 5"}).json()
+    assert listed["stories"][0]["published"] == "2025-03-06T10:00:00+00:00"
 
 
 def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:

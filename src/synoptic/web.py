@@ -297,6 +297,10 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         for s in chosen:
             item = story_json(s)
             item["outlets"] = sorted({a.outlet for a in s.articles if a.outlet})
+            # its newest article's publication date: an archive's stories were all "updated"
+            # when it was ingested, so the list told them apart by nothing else
+            dates = [a.published for a in s.articles if a.published is not None]
+            item["published"] = max(dates).isoformat() if dates else None
             items.append(item)
         return {
             "stories": items,
