@@ -25,7 +25,7 @@ from sqlalchemy import event
 from synoptic import Engine
 from synoptic.extract import Extractor, date_from_url
 from synoptic.ingest import decode_text, json_document
-from synoptic.model import Document, Rejection
+from synoptic.model import Document, Rejection, StorySelection
 from synoptic.store import Store
 
 from .conftest import QUAKE_A, QUAKE_B
@@ -917,7 +917,7 @@ def test_a_thread_waiting_to_write_goes_between_the_batches_of_another_threads_i
         deadline = time.monotonic() + 120
         while engine.store.count_articles() < 2 and time.monotonic() < deadline:
             time.sleep(0.02)  # (its first batch is stored)
-        other = next(s.id for s in engine.story_page(limit=5)[1] if s.id != quake)
+        other = next(s.id for s in engine.story_page(StorySelection(limit=5))[1] if s.id != quake)
         engine.merge(quake, other)  # waits for the turn, as a web correction does
         finished["merge"] = time.monotonic()
         assert engine.store.count_articles() < n + 1  # in before the long ingest ended

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from synoptic import Engine
+from synoptic.model import StorySelection
 
 from .conftest import QUAKE_A
 from .test_ingest import (
@@ -105,11 +106,19 @@ def test_seeds_end_to_end_on_postgresql(pg_url: str, parade_dir: Path, tmp_path:
         brief = eng.brief(stories[0].id)
         assert any(c.status == "agreed" and "26 foreign heads" in c.text for c in brief.claims)
         # PostgreSQL's full-text search, the outlet filter (any case) and the page
-        assert eng.story_page(search=["Fico"]) == (1, eng.story_list())
-        assert eng.story_page(search=["Fico", "parade"], outlet="THE KYIV INDEPENDENT")[0] == 1
-        assert eng.story_page(search=["Fico earthquake"])[0] == 0
-        assert eng.story_page(since=datetime(2999, 1, 1, tzinfo=UTC), limit=5) == (0, [])
-        assert eng.story_page(offset=1) == (1, [])
+        assert eng.story_page(StorySelection(search=("Fico",))) == (1, eng.story_list())
+        assert (
+            eng.story_page(
+                StorySelection(search=("Fico", "parade"), outlet="THE KYIV INDEPENDENT")
+            )[0]
+            == 1
+        )
+        assert eng.story_page(StorySelection(search=("Fico earthquake",)))[0] == 0
+        assert eng.story_page(StorySelection(since=datetime(2999, 1, 1, tzinfo=UTC), limit=5)) == (
+            0,
+            [],
+        )
+        assert eng.story_page(StorySelection(offset=1)) == (1, [])
         held = eng.store.summary()
         assert (held["articles"], held["stories"], held["bytes"]) == (3, 1, None)
         assert "postgresql" in held["database"] and held["last_ingest"] is not None

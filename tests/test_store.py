@@ -19,7 +19,7 @@ from synoptic import Engine
 from synoptic.cli import app
 from synoptic.dedup import Fingerprinter
 from synoptic.errors import StoreError
-from synoptic.model import Document
+from synoptic.model import Document, StorySelection
 from synoptic.store import SCHEMA_VERSION, Store
 
 from .conftest import QUAKE_A
@@ -34,7 +34,9 @@ def test_version_1_store_is_migrated(db_url: str, parade_dir: Path) -> None:
         conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
     raw.dispose()
     with Engine(db_url) as eng:
-        assert eng.story_page(search=["Fico"])[0] == 1  # the migration filled the index
+        assert (
+            eng.story_page(StorySelection(search=("Fico",)))[0] == 1
+        )  # the migration filled the index
     raw = create_engine(db_url)
     with raw.connect() as conn:
         assert conn.execute(

@@ -29,7 +29,7 @@ from synoptic.cluster import (
     article_features,
 )
 from synoptic.errors import SettingsError
-from synoptic.model import Article, Document, article_id
+from synoptic.model import Article, Document, StorySelection, article_id
 from synoptic.settings import Settings
 
 from .conftest import QUAKE_A, QUAKE_B
@@ -952,5 +952,5 @@ def test_the_story_list_is_the_stories_without_texts_in_two_queries(
     assert all(a.text == "" for s in listed for a in s.articles)
     # a page: the count, its stories, and only their articles
     statements.clear()
-    assert engine.story_page(limit=1) == (len(full), listed[:1])
+    assert engine.story_page(StorySelection(limit=1)) == (len(full), listed[:1])
     assert len(statements) == 3

@@ -39,7 +39,7 @@ from synoptic import engine as engine_module
 from synoptic.brief import check_faithfulness
 from synoptic.engine import Engine
 from synoptic.errors import InputRejected, NotFound, SettingsError, StoreError, SynopticError
-from synoptic.model import Article, IngestReport, Rejection
+from synoptic.model import Article, IngestReport, Rejection, StorySelection
 from synoptic.render import (
     STATUS_LABEL,
     article_json,
@@ -318,6 +318,19 @@ def ingest(
 TABLE_ROWS = 50  # rows of the stories and rejections tables by default (--json lists all)
 
 
+def _chosen(
+    search: str | None, outlet: str | None, since: str | None, limit: int | None, by_reports: bool
+) -> StorySelection:
+    """The stories the filter options pick (``since`` as `--since` takes it)."""
+    return StorySelection(
+        search=(search,) if search else (),
+        outlet=outlet,
+        since=None if since is None else _moment(since),
+        limit=limit,
+        by_reports=by_reports,
+    )
+
+
 def _rows(limit: int | None, as_json: bool) -> int | None:
     """How many rows a listing shows: ``--limit`` (0: all), else all in JSON, else a table's."""
     if limit is None:
@@ -389,11 +402,7 @@ def stories(
     """List stories, most recently updated first (or most reported: --by-reports)."""
     with errors_to_messages(), Engine(settings=_stored(db)) as eng:
         total, items = eng.story_page(
-            search=[search] if search else [],
-            outlet=outlet,
-            since=None if since is None else _moment(since),
-            limit=_rows(limit, as_json),
-            by_reports=by_reports,
+            _chosen(search, outlet, since, _rows(limit, as_json), by_reports)
         )
         if as_json:
             _print_json([story_json(s) for s in items])
@@ -797,12 +806,8 @@ def export(
         feed = atom_feed(
             eng,
             base_url=base_url.rstrip("/"),
-            limit=limit,
+            chosen=_chosen(search, outlet, since, limit, by_reports),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            search=search,
-            outlet=outlet,
-            since=None if since is None else _moment(since),
-            by_reports=by_reports,
         )
         _write(atom, feed)
     out.print(f"wrote {atom}")

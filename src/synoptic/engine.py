@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ from synoptic.model import (
     Membership,
     Rejection,
     Story,
+    StorySelection,
     SyndicationGroup,
     normalise_for_hash,
     story_groups,
@@ -854,31 +855,15 @@ class Engine:
         :meth:`story_page` filters and pages it."""
         return self.story_page()[1]
 
-    def story_page(
-        self,
-        *,
-        search: Sequence[str] = (),
-        outlet: str | None = None,
-        since: datetime | None = None,
-        offset: int = 0,
-        limit: int | None = None,
-        by_reports: bool = False,
-    ) -> tuple[int, list[Story]]:
-        """How many stories have an article matching every full-text query in ``search``
-        (all its words), an article from ``outlet`` (any case) and an update at or after
-        ``since``, and ``limit`` of them from the ``offset``-th on, most recently updated
-        first (``by_reports``: most independent reports first), as :meth:`story_list` gives
-        them. Only the page's articles are read (by reports, every matching story's)."""
-        if since is not None:  # (SQLite keeps times as UTC text: compare in UTC)
-            since = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
-        total, rows = self.store.story_listing(
-            search=search,
-            outlet=outlet,
-            since=since,
-            offset=offset,
-            limit=limit,
-            by_reports=by_reports,
-        )
+    def story_page(self, chosen: StorySelection = StorySelection()) -> tuple[int, list[Story]]:
+        """How many stories the selection keeps, and its page of them as :meth:`story_list`
+        gives them. Only the page's articles are read (by reports, every matching story's)."""
+        if chosen.since is not None:  # (SQLite keeps times as UTC text: compare in UTC)
+            since = chosen.since
+            chosen = replace(
+                chosen, since=since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+            )
+        total, rows = self.store.story_listing(chosen)
         return total, [
             Story(
                 row["id"],

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
 
 from synoptic.engine import Engine
-from synoptic.model import Story
+from synoptic.model import Story, StorySelection
 
 ATOM = "http://www.w3.org/2005/Atom"
 
@@ -38,30 +37,19 @@ def atom_feed(
     engine: Engine,
     *,
     base_url: str = "",
-    limit: int = 100,
+    chosen: StorySelection = StorySelection(limit=100),
     progress: Callable[[int, int], None] | None = None,
-    search: str | None = None,
-    outlet: str | None = None,
-    since: datetime | None = None,
-    by_reports: bool = False,
 ) -> str:
-    """Atom 1.0: one entry per story (newest update first; ``by_reports``: most independent
-    reports first), updated when the story changes, linking each source article; only the
-    stories that :meth:`Engine.story_page`'s filters keep (``search``: all its words in one
-    article). ``progress(done, total)`` after each story's brief (writing a hundred briefs
-    takes a while on a large store)."""
+    """Atom 1.0: one entry per ``chosen`` story (by default the 100 most recently updated),
+    updated when the story changes, linking each source article. ``progress(done, total)``
+    after each story's brief (writing a hundred briefs takes a while on a large store)."""
     ET.register_namespace("", ATOM)
     feed = ET.Element("feed", xmlns=ATOM)
-    _, stories = engine.story_page(
-        search=[search] if search else [],
-        outlet=outlet,
-        since=since,
-        limit=limit,
-        by_reports=by_reports,
-    )
+    _, stories = engine.story_page(chosen)
+    search, outlet = " ".join(chosen.search), chosen.outlet
+    sort = "reports" if chosen.by_reports else None
     # a feed of other stories is another feed: its id and self link say which
-    chosen = {"q": search, "outlet": outlet, "sort": "reports" if by_reports else None}
-    query = urlencode({k: v for k, v in chosen.items() if v})
+    query = urlencode({k: v for k, v in (("q", search), ("outlet", outlet), ("sort", sort)) if v})
     ET.SubElement(feed, "id").text = f"urn:synoptic:feed:{base_url or 'local'}" + (
         f"?{query}" if query else ""
     )

@@ -174,6 +174,21 @@ class Story:
 
 
 @dataclass(frozen=True)
+class StorySelection:
+    """Which stories a list shows, and in what order: those with an article matching each
+    full-text query of ``search`` (all its words), an article from ``outlet`` (any case) and
+    an update at or after ``since``; ``limit`` of them from the ``offset``-th on, most
+    recently updated first, or with ``by_reports`` most independent reports first."""
+
+    search: tuple[str, ...] = ()
+    outlet: str | None = None
+    since: datetime | None = None
+    offset: int = 0
+    limit: int | None = None
+    by_reports: bool = False
+
+
+@dataclass(frozen=True)
 class Citation:
     article_id: str
     start: int

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +55,7 @@ from synoptic.model import (
     Membership,
     Rejection,
     Removed,
+    StorySelection,
     SyndicationGroup,
     split_paragraphs,
     storable,
@@ -917,24 +918,16 @@ class Store:
         }
 
     def story_listing(
-        self,
-        *,
-        search: Sequence[str] = (),
-        outlet: str | None = None,
-        since: datetime | None = None,
-        offset: int = 0,
-        limit: int | None = None,
-        by_reports: bool = False,
+        self, chosen: StorySelection
     ) -> tuple[int, list[tuple[dict[str, Any], list[Article], list[SyndicationGroup]]]]:
-        """Stories (most recently updated first; ``by_reports``: most independent reports
-        first, then so) with their articles' metadata but not their texts (``Article.text`` is
-        empty), and their syndication groups: what a list of stories shows, read in two
-        queries of one transaction however many stories there are (three for a page that may
-        leave some out: their count). Only stories with an article matching each full-text
-        query of ``search`` (:meth:`_matching`), an article from ``outlet`` (any case) and an
-        update at or after ``since``; of those, ``limit`` from the ``offset``-th on (only
-        their articles are read, but by reports: every matching story's are, to count them).
-        Returns how many stories match, and the page."""
+        """The ``chosen`` stories with their articles' metadata but not their texts
+        (``Article.text`` is empty), and their syndication groups: what a list of stories
+        shows, read in two queries of one transaction however many stories there are (three
+        for a page that may leave some out: their count). Only the page's stories' articles
+        are read, but by reports every matching story's, to count them (:meth:`_matching`
+        answers the full-text queries). Returns how many stories match, and the page."""
+        search, outlet, since = chosen.search, chosen.outlet, chosen.since
+        offset, limit, by_reports = chosen.offset, chosen.limit, chosen.by_reports
         heads = select(stories.c.id, stories.c.created, stories.c.updated)
         for query in search:
             heads = heads.where(

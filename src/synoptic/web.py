@@ -31,7 +31,7 @@ from synoptic.engine import Engine
 from synoptic.errors import NotFound, SettingsError, SynopticError
 from synoptic.export import atom_feed
 from synoptic.ingest import json_document
-from synoptic.model import Brief, Story
+from synoptic.model import Brief, Story, StorySelection
 from synoptic.render import (
     SOURCES_SHOWN,
     STATUS_LABEL,
@@ -286,12 +286,14 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         sort: Sort = "updated",
     ) -> dict[str, Any]:
         total, chosen = engine.story_page(
-            search=[query for query in (q, entity) if query],
-            outlet=outlet or None,
-            since=since,
-            offset=(page_no - 1) * per_page,
-            limit=per_page,
-            by_reports=sort == "reports",
+            StorySelection(
+                search=tuple(query for query in (q, entity) if query),
+                outlet=outlet or None,
+                since=since,
+                offset=(page_no - 1) * per_page,
+                limit=per_page,
+                by_reports=sort == "reports",
+            )
         )
         items = []
         for s in chosen:
@@ -398,9 +400,10 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
         request: Request, q: str | None = None, outlet: str | None = None, sort: Sort = "updated"
     ) -> Response:
         base = str(request.base_url).rstrip("/")
-        feed = atom_feed(
-            engine, base_url=base, search=q, outlet=outlet or None, by_reports=sort == "reports"
+        chosen = StorySelection(
+            search=(q,) if q else (), outlet=outlet or None, limit=100, by_reports=sort == "reports"
         )
+        feed = atom_feed(engine, base_url=base, chosen=chosen)
         return Response(feed, media_type="application/atom+xml")
 
     # -- pages --------------------------------------------------------------------------------
