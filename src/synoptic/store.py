@@ -554,7 +554,7 @@ class Store:
         """Refuse to add synoptic's tables to another application's database: an SQLite file
         that holds any table (synoptic keeps a file of its own), or a PostgreSQL database with
         tables of synoptic's names (sharing a server's database is otherwise normal)."""
-        clash = existing if dialect == "sqlite" else existing & {*metadata.tables, "articles_fts"}
+        clash = existing if dialect == "sqlite" else existing & {*metadata.tables, _fts.name}
         if clash:
             named = ", ".join(sorted(clash)[:5]) + (", …" if len(clash) > 5 else "")
             raise StoreError(
@@ -870,38 +870,18 @@ class Store:
     def summary(self) -> dict[str, Any]:
         """What the store holds, in one read: counts, the newest article's ingest and
         publication times, the schema version, and an SQLite file's size."""
+        counted = {
+            "articles": select(func.count()).select_from(articles),
+            "stories": select(func.count()).select_from(stories),
+            "sources": select(func.count()).select_from(sources),
+            "rejections": select(func.coalesce(func.sum(rejections.c.count), 0)),
+            "ingested": select(func.max(articles.c.ingested_at)),
+            "published": select(func.max(articles.c.published)),
+            "schema": select(meta_table.c.value).where(meta_table.c.key == "schema_version"),
+        }
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    select(
-                        select(func.count())
-                        .select_from(articles)
-                        .scalar_subquery()
-                        .label("articles"),
-                        select(func.count())
-                        .select_from(stories)
-                        .scalar_subquery()
-                        .label("stories"),
-                        select(func.count())
-                        .select_from(sources)
-                        .scalar_subquery()
-                        .label("sources"),
-                        select(func.coalesce(func.sum(rejections.c.count), 0))
-                        .scalar_subquery()
-                        .label("rejections"),
-                        select(func.max(articles.c.ingested_at))
-                        .scalar_subquery()
-                        .label("ingested"),
-                        select(func.max(articles.c.published)).scalar_subquery().label("published"),
-                        select(meta_table.c.value)
-                        .where(meta_table.c.key == "schema_version")
-                        .scalar_subquery()
-                        .label("schema"),
-                    )
-                )
-                .mappings()
-                .one()
-            )
+            one_row = select(*(q.scalar_subquery().label(k) for k, q in counted.items()))
+            row = conn.execute(one_row).mappings().one()
         path = sqlite_file(self.engine.url)
         files = (path, f"{path}-wal") if path else ()
         size = sum(os.path.getsize(f) for f in files if os.path.exists(f))
