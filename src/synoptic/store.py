@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -1500,7 +1502,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # the timeout first: turning a new file to WAL needs it alone, and a process opening the
     # same new store at that moment got "database is locked" at once
     cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    for attempt in range(100):  # (the switch may still be refused while another makes it)
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
