@@ -154,6 +154,7 @@ def test_stories_can_be_searched_filtered_and_limited(
     table = invoke("stories", "--db", db_url, "--limit", "1")
     assert table.exit_code == 0 and "1 of 3 stories" in table.output
     assert "No story matches" in invoke("stories", "--db", db_url, "-s", "zebra").output
+    assert len(listed("--search", "  ")) == 3  # (a blank search matched nothing)
     wrong = invoke("stories", "--db", db_url, "--since", "last tuesday")
     assert wrong.exit_code == 2 and "cannot read 'last tuesday'" in wrong.output
 

@@ -83,6 +83,7 @@ def test_filters_and_full_text_search(parade_app) -> None:
         ]
         == 0
     )
+    assert request(parade_app, "GET", "/api/stories", params={"q": " "}).json()["total"] == 1
     sources = request(parade_app, "GET", "/api/sources").json()
     assert {s["outlet"] for s in sources} >= {"The Straits Times", "The Kyiv Independent"}
     # a NUL in a query ended SQLite's full-text query early: a 503 "database failed"

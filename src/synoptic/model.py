@@ -187,6 +187,10 @@ class StorySelection:
     limit: int | None = None
     by_reports: bool = False
 
+    def __post_init__(self) -> None:
+        # a blank query (a space typed in the search box) is no query, as an empty one is
+        object.__setattr__(self, "search", tuple(q for q in self.search if q.strip()))
+
 
 @dataclass(frozen=True)
 class Citation:
