@@ -1,7 +1,8 @@
 """Ingest speed on a generated stream of pre-extracted JSONL (see make_stream.py): articles per
 second, time per article over successive chunks (is it flat? also "machine-adjusted": against a
 fixed yardstick workload timed every 1,000 articles, since a shared machine's speed drifts
-within a run), and peak memory; how long a new engine takes to load the finished store's state
+within a run), and peak memory; how busy the ingesting process is (its CPU time over the
+chunk's time: with ``--workers``, whether it or the workers limit the rate); how long a new engine takes to load the finished store's state
 (restart), with and without the id filter the last one saved; a digest of the stored stories
 (to check that a speed-up changed none); then, on the first 2,000 texts of the same stream,
 the single steps a user could time instead (datasketch's default MinHash, synoptic's
@@ -185,19 +186,21 @@ def main() -> None:
         stored = digest(url)
         restarts = restart(url)
     print(
-        "| articles | articles/s (chunk) | ms/article | machine-adjusted | peak RSS MB "
+        "| articles | articles/s (chunk) | ms/article | machine-adjusted | busy | peak RSS MB "
         "| stories in memory | late |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['articles']} | {r['chunk_per_s']} | {r['ms_per_article']} | {r['adjusted']} "
-            f"| {r['peak_rss_mb']} | {r['stories']} | {r['late']} |"
+            f"| {r['busy']} | {r['peak_rss_mb']} | {r['stories']} | {r['late']} |"
         )
     print(
         "machine-adjusted: the chunk's ms/article divided by the median time of the yardstick "
         f"workload run after every {CALIBRATE_EVERY} of its articles, as a multiple of the first "
-        "chunk's (1.0: the same cost per article on a machine running at the same speed)"
+        "chunk's (1.0: the same cost per article on a machine running at the same speed); "
+        "busy: the ingesting process's CPU time over the chunk's time (near 1: it is what "
+        "limits the rate, with --workers too; well under 1: it waits for the workers)"
     )
     print(f"overall: {total} articles at {overall:.1f} articles/s")
     if worker_peak:
@@ -254,12 +257,12 @@ def ingest(
             chunk = list(itertools.islice(items, args.chunk))
             if not chunk:
                 break
-            elapsed, yardsticks, new, late = 0.0, [], 0, 0
+            elapsed, cpu, yardsticks, new, late = 0.0, 0.0, [], 0, 0
             for i in range(0, len(chunk), CALIBRATE_EVERY):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 report = engine.ingest_items(chunk[i : i + CALIBRATE_EVERY])
                 t1 = time.perf_counter()
-                elapsed += t1 - t0
+                elapsed, cpu = elapsed + t1 - t0, cpu + time.process_time() - c0
                 new, late = new + len(report.new), late + len(report.late)
                 yardsticks.append(calibrate())
                 started += time.perf_counter() - t1  # the yardstick is not ingest time
@@ -273,6 +276,7 @@ def ingest(
                     "chunk_per_s": round(len(chunk) / elapsed, 1),
                     "ms_per_article": round(1000 * elapsed / len(chunk), 2),
                     "adjusted": round(relative / first, 2),
+                    "busy": round(cpu / elapsed, 2),
                     "new": new,
                     "late": late,
                     "peak_rss_mb": round(
