@@ -19,6 +19,7 @@ from synoptic import Engine
 from synoptic.model import StorySelection
 
 from .conftest import QUAKE_A
+from .test_cli import invoke
 from .test_ingest import (
     a_waiting_writer_goes_between_batches,
     killed_ingests_lose_nothing,
@@ -253,3 +254,27 @@ def test_processes_that_open_a_new_store_together_on_postgresql(
     pg_url: str, tmp_path: Path
 ) -> None:
     opened_together([_fresh_database(pg_url, f"together{n}") for n in range(2)], tmp_path)
+
+
+def test_a_role_that_may_only_read_reads_on_postgresql(
+    pg_url: str, parade_dir: Path, tmp_path: Path
+) -> None:
+    """A PostgreSQL role granted SELECT only could not open a store at all (every open
+    rewrote the schema version); it lists and briefs stories now, and a write says why not."""
+    url = _fresh_database(pg_url, "readonly")
+    with Engine(url) as eng:
+        eng.ingest([parade_dir])
+    owner = create_engine(url, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:
+        conn.execute(text("CREATE ROLE reader LOGIN"))
+        conn.execute(text("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader"))
+    owner.dispose()
+    reader = url.replace("postgres@", "reader@")
+    with Engine(reader) as eng:
+        (story,) = eng.stories()
+        brief = eng.brief(story.id)  # (not kept: the role may not write the shelf)
+        assert brief.version == 1 and any("26 foreign heads" in c.text for c in brief.claims)
+    (tmp_path / "quake.txt").write_text(QUAKE_A)
+    result = invoke("ingest", str(tmp_path / "quake.txt"), "--db", reader)
+    assert result.exit_code == 3  # (the database refused: store_failure's exit code)
+    assert "permission denied" in " ".join(result.output.split()), result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -110,6 +111,55 @@ def test_processes_that_open_a_new_store_together_all_get_it(tmp_path: Path) -> 
     and all but one failed ("table meta already exists", or a crash reading a version that
     was not written yet): 38 of 60 opens failed in a scratch run of 4 processes at a time."""
     opened_together([f"sqlite:///{tmp_path / f'new{n}.db'}" for n in range(3)], tmp_path)
+
+
+def test_a_store_this_user_may_only_read_is_read(
+    db_url: str, parade_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's store, a read-only copy or mount: every command failed with "attempt
+    to write a readonly database" (opening wrote the schema version; reading a WAL store
+    makes its shared-memory file in the folder; a brief is kept in the store). The commands
+    that read work; those that write say why they cannot. (The tests run as root, whom
+    permissions do not stop: the folder and file are made "not writable" through
+    ``os.access``, as a user without the permission would find them.)"""
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(parade_dir), "--db", db_url]).exit_code == 0
+    store_file = tmp_path / "test.db"
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: not mode & os.W_OK and real_access(path, mode)
+    )
+    listed = runner.invoke(app, ["stories", "--db", db_url, "--json"])
+    assert listed.exit_code == 0, listed.output
+    (story,) = json.loads(listed.output)
+    shown = runner.invoke(app, ["story", story["id"], "--db", db_url])
+    assert shown.exit_code == 0 and "2 independent reports" in shown.output, shown.output
+    assert not (tmp_path / "test.db-shm").exists()  # (read as immutable: nothing made)
+    (tmp_path / "quake.txt").write_text(QUAKE_A)
+    refused = runner.invoke(app, ["ingest", str(tmp_path / "quake.txt"), "--db", db_url])
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and f"{store_file} is read-only for this user" in said, said
+    monkeypatch.undo()
+    with sqlite3.connect(store_file) as conn:  # nothing was written: no brief kept
+        assert conn.execute("SELECT count(*) FROM brief_shelf").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM articles").fetchone() == (3,)
+
+
+def test_a_store_opens_while_another_process_writes(db_url: str, parade_dir: Path) -> None:
+    """Opening a store took SQLite's write lock (to create or upgrade it), so `synoptic
+    stories` waited for any write under way, and failed after 10 s of it ("database is
+    locked"); a store that needs neither is now opened without a lock."""
+    with Engine(db_url) as eng:
+        eng.ingest([parade_dir])
+    writer = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # (another process in the middle of a write)
+        writer.execute("UPDATE meta SET value = value WHERE key = 'schema_version'")
+        with Engine(db_url) as eng:
+            assert len(eng.story_list()) == 1
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
 
 
 def opened_together(urls: list[str], tmp_path: Path) -> None:

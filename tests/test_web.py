@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import os
 import re
 import threading
 from datetime import UTC, datetime
@@ -320,6 +321,25 @@ def test_post_articles_ingests_and_reports_rejections(engine: Engine) -> None:
     # a cross-site form or text/plain post (which a browser sends without asking) is refused
     form = request(app, "POST", "/api/articles", content=json.dumps(body[0]).encode())
     assert form.status_code == 415 and "application/json" in form.json()["detail"]
+
+
+def test_a_server_of_a_store_it_may_only_read(
+    db_url: str, parade_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Serving another user's store, or a read-only copy: pages and the API read it; a
+    write is answered 503 with why (it was a 500 with no reason)."""
+    with Engine(db_url) as eng:
+        eng.ingest([parade_dir])
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: not mode & os.W_OK and real_access(path, mode)
+    )
+    with Engine(db_url) as eng:
+        app = create_app(eng)
+        story_id = request(app, "GET", "/api/stories").json()["stories"][0]["id"]
+        assert request(app, "GET", f"/stories/{story_id}").status_code == 200
+        refused = request(app, "POST", "/api/articles", json={"title": "Quake", "text": QUAKE_A})
+        assert refused.status_code == 503 and "read-only" in refused.json()["detail"]
 
 
 def test_pages_are_answered_while_a_write_runs(

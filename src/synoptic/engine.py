@@ -157,7 +157,7 @@ class Engine:
             self._workers.close()
         # (saved only when no other process is writing: they are shortcuts for the next load)
         with (
-            contextlib.suppress(OSError, SQLAlchemyError),
+            contextlib.suppress(OSError, SQLAlchemyError, StoreError),  # (a read-only store)
             self.store.writing(wait=False) as free,
         ):
             if free:

@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from synoptic.errors import NotFound, StoreError
 from synoptic.model import (
@@ -98,11 +100,22 @@ def damaged(where: str) -> str:
     )
 
 
+def read_only(where: str) -> str:
+    """What to tell a user whose command would write to a store they may only read."""
+    return (
+        f"{where} is read-only for this user: this command writes to the store. Run it as a "
+        "user who may write the store and its folder, or copy the store somewhere you may "
+        "write and use the copy (reading it works as it is)"
+    )
+
+
 def store_failure(exc: SQLAlchemyError) -> str:
     """What to tell a user whose database failed in the middle of a command."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     if "malformed" in detail:
         return damaged("of this store")
+    if "readonly database" in detail:
+        return read_only("the store")
     return (
         f"the database failed: {detail}. Whatever had been stored stays, and nothing "
         "half-written: fix the cause (disk space, permissions, the database server) and run the "
@@ -469,9 +482,35 @@ class Store:
     """All reads and writes of synoptic's state."""
 
     def __init__(self, url: str) -> None:
+        file = sqlite_file(url) if url.startswith("sqlite") else None
+        folder = os.path.dirname(os.path.abspath(file)) if file else ""
+        self.read_only = bool(
+            file
+            and os.path.isfile(file)
+            and not (os.access(file, os.W_OK) and os.access(folder, os.W_OK))
+        )
+        extra: dict[str, Any] = {}
+        if file and self.read_only and not os.access(folder, os.W_OK):
+            # Reading a WAL store makes its shared-memory file (-shm) beside it, which this
+            # user cannot in this folder: while there is none (a writer at work would have
+            # made it), the store is read as immutable. Decided for each connection and none
+            # kept, since a writer may start meanwhile.
+            quoted = urllib.parse.quote(os.path.abspath(file))
+
+            def connect() -> sqlite3.Connection:
+                flags = "mode=ro" if os.path.exists(f"{file}-shm") else "mode=ro&immutable=1"
+                conn = sqlite3.connect(f"file:{quoted}?{flags}", uri=True, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout=10000")
+                return conn
+
+            extra = {"creator": connect, "poolclass": NullPool}
         try:
             self.engine: Engine = create_engine(
-                url, future=True, json_serializer=_json_dumps, json_deserializer=orjson.loads
+                url,
+                future=True,
+                json_serializer=_json_dumps,
+                json_deserializer=orjson.loads,
+                **extra,
             )
         except (ArgumentError, ImportError, ModuleNotFoundError) as exc:
             hint = (
@@ -480,7 +519,7 @@ class Store:
                 else ""
             )
             raise StoreError(f"cannot open database {url!r}: {exc}{hint}") from exc
-        if self.engine.dialect.name == "sqlite":
+        if self.engine.dialect.name == "sqlite" and not self.read_only:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         # the writer lock while this store holds it: the lock file's descriptor (SQLite) or
         # the connection whose session holds the advisory lock (PostgreSQL)
@@ -494,6 +533,8 @@ class Store:
 
     def _ensure_schema(self) -> None:
         try:
+            if self._current():
+                return  # (nothing to create or upgrade: opening writes nothing)
             with self.engine.connect() as conn, conn.begin():
                 # One process at a time creates or upgrades a store (a server and a watcher
                 # started together on a new store failed with "table meta already exists"):
@@ -546,7 +587,28 @@ class Store:
                 ) from exc
             if "malformed" in detail:
                 raise StoreError(damaged(self._where())) from exc
+            if "readonly" in detail or "read-only" in detail:
+                raise StoreError(
+                    f"{self._where()} cannot be written by this user, and opening it needs to "
+                    "write: it is new, or was made by an older synoptic and must be upgraded "
+                    "once. Open it once as a user who may write it, or copy it somewhere you "
+                    "may write and use the copy"
+                ) from exc
             raise StoreError(f"cannot open the database: {exc.orig}") from exc
+
+    def _current(self) -> bool:
+        """Whether the store exists, whole, with this synoptic's schema: read without a lock
+        or a write, so that a store a user may read but not write (another user's, a read-only
+        copy or mount, a PostgreSQL role with SELECT only) opens for the commands that read."""
+        with self.engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
+            found = None
+            if "meta" in present:
+                found = conn.execute(
+                    select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+                ).scalar()
+            conn.rollback()
+        return found == str(SCHEMA_VERSION) and set(metadata.tables) <= present
 
     def _where(self) -> str:
         """The database, as a message names it: the SQLite file, or the URL without password."""
@@ -600,7 +662,12 @@ class Store:
         if path is None:
             yield True  # (nothing else can open this store)
             return
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if self.read_only:
+            raise StoreError(read_only(str(url.database)))
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # (the lock file another user made)
+            raise StoreError(read_only(f"{url.database} ({exc.strerror}: {path})")) from exc
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -694,6 +761,21 @@ class Store:
     def transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    def _keep(self, write: Callable[[Connection], object]) -> None:
+        """Run ``write`` in a transaction: what reading a story keeps for later (its brief),
+        skipped in a store that this user may read but not write (an SQLite file or folder
+        without write permission, a PostgreSQL role that may only select)."""
+        if self.read_only:
+            return
+        try:
+            with self.transaction() as conn:
+                write(conn)
+        except DatabaseError as exc:
+            detail = str(exc.orig)
+            if not any(s in detail for s in ("readonly", "read-only", "permission denied")):
+                raise
+            log.info("not kept (the store is read-only for this user): %s", detail.strip())
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -1255,16 +1337,13 @@ class Store:
         return dict(row.body) if row is not None else None
 
     def store_brief(self, story_id: str, words: int, key: str, body: dict[str, Any]) -> None:
-        """Keep a story's brief at this length (replacing the one kept before)."""
+        """Keep a story's brief at this length (replacing the one kept before); not in a
+        store this user may only read."""
         row = {"story_id": story_id, "words": words, "key": key, "written": now(), "body": body}
-        with self.transaction() as conn:
-            self._upsert(
-                conn,
-                brief_shelf,
-                [row],
-                ["story_id", "words"],
-                {"key": key, "written": row["written"], "body": body},
-            )
+        update = {"key": key, "written": row["written"], "body": body}
+        self._keep(
+            lambda conn: self._upsert(conn, brief_shelf, [row], ["story_id", "words"], update)
+        )
 
     def brief_versions(self, story_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -1276,7 +1355,10 @@ class Store:
     def add_brief_version(
         self, story_id: str, version: int, article_ids: list[str], claim_keys: list[str]
     ) -> None:
-        with self.transaction() as conn:
+        """Record a brief's version (its articles and claims); not in a store this user may
+        only read (the brief is then numbered as if it were)."""
+
+        def write(conn: Connection) -> None:
             exists = conn.execute(
                 select(briefs.c.version).where(
                     briefs.c.story_id == story_id, briefs.c.version == version
@@ -1292,6 +1374,8 @@ class Store:
                         claim_keys=claim_keys,
                     )
                 )
+
+        self._keep(write)
 
     def features_of(self, article_ids: list[str]) -> dict[str, dict[str, Any]]:
         """The clustering features stored for these articles."""

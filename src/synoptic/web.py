@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from synoptic.engine import Engine
-from synoptic.errors import NotFound, SettingsError, SynopticError
+from synoptic.errors import NotFound, SettingsError, StoreError, SynopticError
 from synoptic.export import atom_feed
 from synoptic.ingest import json_document
 from synoptic.model import Brief, Story, StorySelection
@@ -237,6 +237,11 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     @app.exception_handler(SQLAlchemyError)
     async def store_failed(request: Request, exc: SQLAlchemyError) -> Response:
         return JSONResponse({"detail": store_failure(exc)}, status_code=503)
+
+    @app.exception_handler(StoreError)
+    async def store_refused(request: Request, exc: StoreError) -> Response:
+        # (a write to a store this server may only read, or a store it cannot use)
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.exception_handler(SettingsError)
     async def bad_request(request: Request, exc: SettingsError) -> Response:
