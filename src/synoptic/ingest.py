@@ -24,6 +24,24 @@ from synoptic.text import words
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".html": "html", ".htm": "html"}
 JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
 FEED_SUFFIXES = {".rss", ".atom", ".rdf", ".xml"}  # a saved feed (a JSON Feed is read as .json)
+
+
+def file_kind(path: Path) -> str:
+    """How a file is read: "warc", "jsonl" (a document per line), "json", "feed", "text" or
+    "html" (one document), or "unsupported". What :meth:`Reader.read_file` reads and what
+    :meth:`Reader.expected` counts ahead both follow it."""
+    suffix = path.suffix.lower()
+    if path.name.lower().endswith((".warc", ".warc.gz")):
+        return "warc"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".json":
+        return "json"
+    if suffix in FEED_SUFFIXES:
+        return "feed"
+    return TEXT_SUFFIXES.get(suffix, "unsupported")
+
+
 # A saved feed's entries are read offline, from their own text; the watch mode fetches pages.
 _NO_PAGE = "a saved feed's entry pages are not fetched (`synoptic sources add FEED_URL` and `synoptic watch` fetch them)"
 SIDECAR = ".meta.json"
@@ -152,16 +170,14 @@ class Reader:
                 return None
             # (an empty folder, like a missing path, is one rejection)
             for file in (self._files_of(path) or [path]) if path.is_dir() else [path]:
-                suffix = file.suffix.lower()
-                if suffix in (".jsonl", ".ndjson"):
+                kind = file_kind(file)
+                if kind == "jsonl":
                     try:
                         with file.open("rb") as handle:
                             total += sum(1 for line in handle if line.strip())
                     except OSError:
                         total += 1  # (read() rejects it: one item)
-                elif suffix in JSON_SUFFIXES | FEED_SUFFIXES or file.name.lower().endswith(
-                    (".warc", ".warc.gz")
-                ):
+                elif kind in ("json", "feed", "warc"):
                     return None
                 else:
                     total += 1  # a document, or one rejection
@@ -193,10 +209,11 @@ class Reader:
     def read_file(self, path: Path) -> Iterator[Item]:
         origin = str(path)
         suffix = path.suffix.lower()
-        if path.name.lower().endswith((".warc", ".warc.gz")):
+        kind = file_kind(path)
+        if kind == "warc":
             yield from self._warc(path)
             return
-        if suffix not in TEXT_SUFFIXES and suffix not in JSON_SUFFIXES | FEED_SUFFIXES:
+        if kind == "unsupported":
             supported = ", ".join(
                 sorted({*TEXT_SUFFIXES, *JSON_SUFFIXES, *FEED_SUFFIXES, ".warc", ".warc.gz"})
             )
@@ -205,7 +222,7 @@ class Reader:
             )
             return
         try:
-            if suffix in (".jsonl", ".ndjson"):
+            if kind == "jsonl":
                 with path.open("rb") as handle:
                     yield from self._jsonl_lines(handle, origin)
                 return
@@ -224,13 +241,12 @@ class Reader:
         if not data.strip():
             yield Rejection(origin, "empty file")
             return
-        if suffix == ".json":
+        if kind == "json":
             yield from self._json_file(data, origin)
             return
-        if suffix in FEED_SUFFIXES:
+        if kind == "feed":
             yield from self._feed(data, origin)
             return
-        kind = TEXT_SUFFIXES[suffix]
         decoded = decode_text(data, origin, html=kind == "html")
         if isinstance(decoded, Rejection):
             yield decoded
