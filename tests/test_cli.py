@@ -203,8 +203,10 @@ def test_status_says_what_the_store_holds(db_url: str, parade_dir: Path, tmp_pat
         "rejected_inputs": 1,
     }
     assert held["schema_version"] >= 11 and held["bytes"] > 0 and held["last_ingest"]
+    assert held["read_only"] is False
     table = invoke("status", "--db", db_url)
     assert table.exit_code == 0 and "articles" in table.output and "last ingest" in table.output
+    assert "read only" not in table.output
     assert invoke("status", "--db", str(tmp_path / "typo.db")).exit_code == 2
 
 

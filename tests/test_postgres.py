@@ -270,7 +270,10 @@ def test_a_role_that_may_only_read_reads_on_postgresql(
         conn.execute(text("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader"))
     owner.dispose()
     reader = url.replace("postgres@", "reader@")
+    with Engine(url) as eng:
+        assert eng.store.summary()["read_only"] is False
     with Engine(reader) as eng:
+        assert eng.store.summary()["read_only"] is True
         (story,) = eng.stories()
         brief = eng.brief(story.id)  # (not kept: the role may not write the shelf)
         assert brief.version == 1 and any("26 foreign heads" in c.text for c in brief.claims)

@@ -135,6 +135,8 @@ def test_a_store_this_user_may_only_read_is_read(
     shown = runner.invoke(app, ["story", story["id"], "--db", db_url])
     assert shown.exit_code == 0 and "2 independent reports" in shown.output, shown.output
     assert not (tmp_path / "test.db-shm").exists()  # (read as immutable: nothing made)
+    held = json.loads(runner.invoke(app, ["status", "--db", db_url, "--json"]).output)
+    assert held["read_only"] is True and held["articles"] == 3
     (tmp_path / "quake.txt").write_text(QUAKE_A)
     refused = runner.invoke(app, ["ingest", str(tmp_path / "quake.txt"), "--db", db_url])
     said = " ".join(refused.output.split())

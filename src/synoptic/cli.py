@@ -722,6 +722,7 @@ def status(db: DbOption = DEFAULT_DB_URL, as_json: JsonOption = False) -> None:
         ("last ingest", _when(held["last_ingest"])),
         ("newest published", _when(held["newest_published"])),
         ("schema version", str(held["schema_version"])),
+        *([("access", "read only, for this user")] if held["read_only"] else []),
         *([("size", f"{held['bytes'] / 1e6:,.1f} MB")] if held["bytes"] is not None else []),
     ):
         table.add_row(label, escape(value))

@@ -953,7 +953,8 @@ class Store:
 
     def summary(self) -> dict[str, Any]:
         """What the store holds, in one read: counts, the newest article's ingest and
-        publication times, the schema version, and an SQLite file's size."""
+        publication times, the schema version, an SQLite file's size, and whether this user
+        may only read it."""
         counted = {
             "articles": select(func.count()).select_from(articles),
             "stories": select(func.count()).select_from(stories),
@@ -963,6 +964,8 @@ class Store:
             "published": select(func.max(articles.c.published)),
             "schema": select(meta_table.c.value).where(meta_table.c.key == "schema_version"),
         }
+        if self.engine.dialect.name == "postgresql":  # (a role may be granted SELECT only)
+            counted["writable"] = select(func.has_table_privilege("articles", "INSERT"))
         with self.engine.connect() as conn:
             one_row = select(*(q.scalar_subquery().label(k) for k, q in counted.items()))
             row = conn.execute(one_row).mappings().one()
@@ -979,6 +982,7 @@ class Store:
             "last_ingest": as_utc(row["ingested"]),
             "newest_published": as_utc(row["published"]),
             "bytes": size if path else None,
+            "read_only": self.read_only or row.get("writable") is False,
         }
 
     def story_listing(
