@@ -53,7 +53,7 @@ from synoptic.model import (
 )
 from synoptic.prepare import Prepared, Workers, prepared
 from synoptic.settings import Settings
-from synoptic.store import Store, StoredArticle, as_utc, sqlite_file
+from synoptic.store import Store, StoredArticle, as_utc
 
 
 def _day(moment: datetime | None) -> float:
@@ -103,11 +103,7 @@ class Engine:
             settings = Settings(**{**settings.__dict__, "db_url": db_url})
         self.settings = settings
         self.store = Store(settings.db_url)
-        self.reader = Reader(
-            max_bytes=settings.max_bytes,
-            allow_private=settings.allow_private,
-            store_file=sqlite_file(settings.db_url),
-        )
+        self.reader = Reader.for_settings(settings)
         self.writer = BriefWriter.from_settings(settings, shelf=self.store)
         self._workers = Workers(settings.workers) if settings.workers > 1 else None
         self._threadpools = ThreadpoolController()  # (found once: 0.3 ms; limiting: 7 µs)

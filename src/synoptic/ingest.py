@@ -12,14 +12,18 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from synoptic.errors import InputRejected
 from synoptic.extract import ExtractOptions
 from synoptic.feeds import Entry, entry_text, is_json_feed, json_feed_entries, parse_feed
 from synoptic.fetch import Fetched
 from synoptic.model import Document, Rejection
+from synoptic.store import sqlite_file
 from synoptic.text import words
+
+if TYPE_CHECKING:
+    from synoptic.settings import Settings
 
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".html": "html", ".htm": "html"}
 JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
@@ -137,6 +141,15 @@ class Reader:
                 base.with_name(base.name + end)
                 for end in ("", "-wal", "-shm", "-journal", ".lock", ".lock.wait")
             }
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Reader:
+        """The reader an engine of these settings ingests with."""
+        return cls(
+            max_bytes=settings.max_bytes,
+            allow_private=settings.allow_private,
+            store_file=sqlite_file(settings.db_url),
+        )
 
     def read(
         self, sources: Iterable[str | Path], *, stdin: IO[bytes] | None = None

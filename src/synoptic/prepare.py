@@ -6,6 +6,7 @@ writes (results come back in input order, so both ways give the same stories).""
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 import os
 import signal
@@ -24,6 +25,8 @@ from synoptic.errors import InputRejected
 from synoptic.extract import Extractor
 from synoptic.model import Article, Document, Rejection
 from synoptic.text import words
+
+log = logging.getLogger(__name__)
 
 CHUNK = 32  # documents per task sent to a worker
 WATCH_EVERY = 1.0  # seconds between a worker's checks that the ingesting process is there
@@ -135,7 +138,12 @@ def prepared(
         yield from map(Preparer(channels), items)
         return
     task = partial(_prepare_chunk, channels)
-    pool = workers.pool()
+    try:
+        pool = workers.pool()
+    except (OSError, ValueError, NotImplementedError, ImportError) as exc:  # (a sandbox)
+        log.warning("worker processes cannot start here (%s): preparing in this process", exc)
+        yield from map(Preparer(channels), items)
+        return
     queued: deque[Future[list[Prepared]]] = deque()
     source = iter(items)
     while chunk := list(itertools.islice(source, CHUNK)):
