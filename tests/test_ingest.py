@@ -783,8 +783,8 @@ def a_waiting_writer_goes_between_batches(url: str, tmp_path: Path) -> None:
     stream = tmp_path / "stream.jsonl"
     _stream(stream, n)
     command = [sys.executable, "-c", "from synoptic.cli import main; main()", "ingest"]
-    long_ingest = subprocess.Popen(
-        [*command, "--db", url, str(stream), "--json"],
+    long_ingest = subprocess.Popen(  # (one process: the hand-over's timing as measured)
+        [*command, "--db", url, str(stream), "--json", "--workers", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
