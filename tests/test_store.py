@@ -147,6 +147,18 @@ def test_a_store_this_user_may_only_read_is_read(
         assert conn.execute("SELECT count(*) FROM articles").fetchone() == (3,)
 
 
+def test_a_store_in_a_folder_that_is_not_there_says_so(tmp_path: Path) -> None:
+    """`--db some/dir/news.db` where some/dir does not exist said "cannot open the database:
+    unable to open database file"."""
+    missing = tmp_path / "not" / "here"
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path), "--db", f"sqlite:///{missing / 'news.db'}"]
+    )
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"there is no folder {missing}" in said, said
+    assert f"mkdir -p {missing}" in said
+
+
 def test_a_store_opens_while_another_process_writes(db_url: str, parade_dir: Path) -> None:
     """Opening a store took SQLite's write lock (to create or upgrade it), so `synoptic
     stories` waited for any write under way, and failed after 10 s of it ("database is

@@ -587,6 +587,17 @@ class Store:
                 ) from exc
             if "malformed" in detail:
                 raise StoreError(damaged(self._where())) from exc
+            file = sqlite_file(self.engine.url)
+            if "unable to open database file" in detail and file is not None:
+                folder = os.path.dirname(os.path.abspath(file))
+                why = (
+                    f"there is no folder {folder} (create it: mkdir -p {folder})"
+                    if not os.path.isdir(folder)
+                    else f"this user may not create files in {folder}"
+                )
+                raise StoreError(
+                    f"cannot open or create the SQLite store {file}: {why}; or choose another --db"
+                ) from exc
             if "readonly" in detail or "read-only" in detail:
                 raise StoreError(
                     f"{self._where()} cannot be written by this user, and opening it needs to "
