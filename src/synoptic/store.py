@@ -648,6 +648,8 @@ class Store:
         waiting for it); PostgreSQL: a session advisory lock. All are released when the
         holder ends, however it ends."""
         url = self.engine.url
+        if not self.writable():
+            raise StoreError(read_only(self._where()))
         if url.get_backend_name() == "postgresql":
             with self.engine.connect() as conn:
                 try_lock = text("SELECT pg_try_advisory_lock(:k)")
@@ -673,8 +675,6 @@ class Store:
         if path is None:
             yield True  # (nothing else can open this store)
             return
-        if self.read_only:
-            raise StoreError(read_only(str(url.database)))
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:  # (the lock file another user made)
@@ -700,6 +700,17 @@ class Store:
         finally:
             self._held = None
             os.close(fd)  # (releases the lock)
+
+    def writable(self) -> bool:
+        """Whether this user may write the store: an SQLite file and folder with write
+        permission; on PostgreSQL, a role that may insert articles (one may be granted SELECT
+        only)."""
+        if self.engine.dialect.name != "postgresql":
+            return not self.read_only
+        with self.engine.connect() as conn:
+            may = conn.execute(select(func.has_table_privilege("articles", "INSERT"))).scalar()
+            conn.rollback()
+        return bool(may)
 
     def _lock_path(self) -> str | None:
         """The SQLite writer lock's file; None where there is no lock to take."""
@@ -975,8 +986,6 @@ class Store:
             "published": select(func.max(articles.c.published)),
             "schema": select(meta_table.c.value).where(meta_table.c.key == "schema_version"),
         }
-        if self.engine.dialect.name == "postgresql":  # (a role may be granted SELECT only)
-            counted["writable"] = select(func.has_table_privilege("articles", "INSERT"))
         with self.engine.connect() as conn:
             one_row = select(*(q.scalar_subquery().label(k) for k, q in counted.items()))
             row = conn.execute(one_row).mappings().one()
@@ -993,7 +1002,7 @@ class Store:
             "last_ingest": as_utc(row["ingested"]),
             "newest_published": as_utc(row["published"]),
             "bytes": size if path else None,
-            "read_only": self.read_only or row.get("writable") is False,
+            "read_only": not self.writable(),
         }
 
     def story_listing(
