@@ -159,6 +159,64 @@ def test_stories_can_be_searched_filtered_and_limited(
     assert wrong.exit_code == 2 and "cannot read 'last tuesday'" in wrong.output
 
 
+def test_old_stories_are_forgotten(db_url: str, tmp_path: Path) -> None:
+    """A store that follows feeds for months kept every article: `forget --before` deletes
+    the stories last active before a time, with their articles, search index and briefs,
+    never one still in the active window; a forgotten article ingested again is new."""
+    dump = tmp_path / "dump.jsonl"
+    chile = {
+        "title": "Strong earthquake strikes southern Chile",
+        "text": QUAKE_A,
+        "published": "2020-01-10T08:00:00Z",
+        "url": "https://a.example/chile",
+    }
+    japan = {
+        "title": "Deadly quake hits Japan's Noto peninsula",
+        "text": QUAKE_B,
+        "published": "2024-06-01T08:00:00Z",
+        "url": "https://b.example/noto",
+    }
+    dump.write_text(json.dumps(chile) + "\n" + json.dumps(japan) + "\n")
+    assert invoke("ingest", dump, "--db", db_url).exit_code == 0
+    before = json.loads(invoke("stories", "--db", db_url, "--json").output)
+    old = next(s for s in before if "Chile" in s["headline"])
+    old_article = old["articles"][0]["id"]
+    invoke("story", old["id"], "--db", db_url)  # (a brief kept on the shelf)
+
+    def forget(*options: str) -> dict:
+        result = invoke("forget", "--db", db_url, "--json", *options)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    would = forget("--before", "2023-01-01", "--dry-run")
+    assert (would["stories"], would["articles"], would["dry_run"]) == ([old["id"]], 1, True)
+    assert len(json.loads(invoke("stories", "--db", db_url, "--json").output)) == 2
+    gone = forget("--before", "2023-01-01")
+    assert (gone["stories"], gone["articles"], gone["held_back"]) == ([old["id"]], 1, False)
+    left = json.loads(invoke("stories", "--db", db_url, "--json").output)
+    assert [s["headline"] for s in left] == [japan["title"]]
+    assert invoke("article", old_article, "--db", db_url).exit_code == 2
+    assert invoke("story", old["id"], "--db", db_url).exit_code == 2
+    assert json.loads(invoke("stories", "--db", db_url, "--json", "-s", "Montt").output) == []
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        counts = {
+            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("articles", "articles_fts", "fingerprints", "syndication", "memberships")
+        }
+        assert set(counts.values()) == {1}, counts
+        assert conn.execute(
+            "SELECT COUNT(*) FROM brief_shelf WHERE story_id = ?", (old["id"],)
+        ).fetchone() == (0,)
+    # the newest story is in the active window, whatever --before says
+    kept = forget("--before", "2999-01-01")
+    assert kept["stories"] == [] and kept["held_back"] is True
+    said = invoke("forget", "--db", db_url, "--before", "2999-01-01")
+    assert "forgot 0 stories" in said.output and "are kept" in " ".join(said.output.split())
+    again = json.loads(invoke("ingest", dump, "--db", db_url, "--json").stdout)  # (and "late")
+    assert again["new"] == [old_article] and len(again["duplicates"]) == 1
+    assert invoke("forget", "--db", db_url, "--before", "last year").exit_code == 2
+
+
 def test_one_stored_article_is_read_by_its_id(db_url: str, parade_dir: Path) -> None:
     """A brief names its articles by id; the terminal had no way to read one (the web page
     and the API had)."""

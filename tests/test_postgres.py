@@ -3,6 +3,7 @@ server programs are not installed)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -281,3 +282,26 @@ def test_a_role_that_may_only_read_reads_on_postgresql(
     result = invoke("ingest", str(tmp_path / "quake.txt"), "--db", reader)
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "is read-only for this user" in said, said
+
+
+def test_old_stories_are_forgotten_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """`forget`'s deletes in one transaction on the server, search included."""
+    from .conftest import QUAKE_B
+
+    url = _fresh_database(pg_url, "forgetting")
+    dump = tmp_path / "dump.jsonl"
+    rows = [
+        {"title": "Chile quake", "text": QUAKE_A, "published": "2020-01-10T08:00:00Z"},
+        {"title": "Noto quake", "text": QUAKE_B, "published": "2024-06-01T08:00:00Z"},
+    ]
+    dump.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with Engine(url) as eng:
+        assert len(eng.ingest([dump]).new) == 2
+        gone = eng.forget(datetime(2023, 1, 1, tzinfo=UTC))
+        assert len(gone.stories) == 1 and gone.articles == 1 and not gone.held_back
+        assert [s.headline for s in eng.stories()] == ["Noto quake"]
+        assert eng.story_page(StorySelection(search=("Montt",)))[0] == 0
+        with eng.store.engine.connect() as conn:
+            for table in ("articles", "fingerprints", "syndication", "memberships"):
+                assert conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one() == 1
+        assert len(eng.ingest([dump]).new) == 1  # (ingested again: stored anew)

@@ -592,6 +592,60 @@ def split(
 
 
 @app.command()
+def forget(
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before",
+            help="Forget the stories whose newest article was published (undated: ingested) "
+            "before this: a date or time (2026-01-31) or a time ago (90d).",
+        ),
+    ],
+    db: DbOption = DEFAULT_DB_URL,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be forgotten; delete nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete old stories with their articles, briefs and search index: a store that follows
+    feeds for months keeps every article otherwise.
+
+    Only stories that have left the active window go: those active within window_days (30)
+    of the store's newest story stay, whatever --before says. An SQLite file keeps its size
+    (later ingests reuse the space; `sqlite3 FILE 'VACUUM'` shrinks it). An article forgotten
+    and ingested again is stored anew. With --json: {"stories": [ids], "articles", "before",
+    "held_back", "dry_run"}.
+    """
+    with errors_to_messages():
+        moment = _moment(before)
+        with Engine(settings=_stored(db)) as eng:
+            gone = eng.forget(moment, dry_run=dry_run)
+            window = eng.settings.window_days
+    if as_json:
+        _print_json(
+            {
+                "stories": list(gone.stories),
+                "articles": gone.articles,
+                "before": gone.before.isoformat(),
+                "held_back": gone.held_back,
+                "dry_run": gone.dry_run,
+            }
+        )
+        return
+    verb = "would forget" if gone.dry_run else "forgot"
+    stories = "story" if len(gone.stories) == 1 else "stories"
+    out.print(
+        f"{verb} {len(gone.stories)} {stories} ({gone.articles} articles) last active before "
+        f"{gone.before:%Y-%m-%d %H:%M} UTC"
+    )
+    if gone.held_back:
+        err.print(
+            f"stories active in the store's last {window:g} days are kept: they are still in "
+            "the active window"
+        )
+
+
+@app.command()
 def extract(
     paths: PathsArg,
     as_json: JsonOption = False,

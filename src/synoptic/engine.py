@@ -42,6 +42,7 @@ from synoptic.model import (
     Brief,
     Claim,
     Document,
+    Forgotten,
     IngestReport,
     Membership,
     Rejection,
@@ -779,6 +780,25 @@ class Engine:
         self._recent.clear()
         self._recent_set.clear()
         self._late_held = self._recalled_held = 0
+
+    def forget(self, before: datetime, *, dry_run: bool = False) -> Forgotten:
+        """Delete the stories whose newest article was published (undated: taken in) before
+        ``before``, with their articles, briefs and search index: a long-running store's
+        disk held the whole archive. Only stories that left the active window: those active
+        within ``window_days`` of the store's newest story stay, whatever ``before`` says (an
+        engine still holds them). A later ingest of a forgotten article stores it anew."""
+        with self._writing():
+            latest = self.store.latest_day()
+            cutoff = _day(before)
+            horizon = cutoff if latest is None else math.floor(latest) - self.settings.window_days
+            held_back = horizon < cutoff
+            day = min(cutoff, horizon)
+            ids, n_articles = self.store.forget_stories(day, dry_run=dry_run)
+            if ids and not dry_run:
+                self._forget_state()  # (the seen-ids filter may still say "maybe" for them)
+        return Forgotten(
+            tuple(ids), n_articles, datetime.fromtimestamp(day * 86400, UTC), held_back, dry_run
+        )
 
     def merge(self, keep: str, other: str, *, automatic: bool = False) -> str:
         """Merge story ``other`` into ``keep``; ``other`` stays resolvable as an alias."""

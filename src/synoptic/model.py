@@ -193,6 +193,19 @@ class StorySelection:
 
 
 @dataclass(frozen=True)
+class Forgotten:
+    """What :meth:`synoptic.Engine.forget` deleted (or, ``dry_run``, would delete): the
+    stories last active before ``before`` (the time asked for, or the active window's start
+    when that is earlier: ``held_back``), and how many articles they held."""
+
+    stories: tuple[str, ...]
+    articles: int
+    before: datetime
+    held_back: bool
+    dry_run: bool
+
+
+@dataclass(frozen=True)
 class Citation:
     article_id: str
     start: int

@@ -1439,6 +1439,56 @@ class Store:
 
     # -- learned state ------------------------------------------------------------------------
 
+    def forget_stories(self, before_day: float, *, dry_run: bool = False) -> tuple[list[str], int]:
+        """Delete the stories last active before day ``before_day`` with everything kept of
+        them: their articles (text, search index, fingerprints, syndication, memberships),
+        briefs, aliases to them and splits from them; rejections, followed feeds' handled
+        entries and the corrections log stay. One transaction; logged as a correction (so
+        that another process's engine reloads). With ``dry_run`` nothing is deleted. The
+        forgotten stories' ids, and how many articles they held."""
+        with self.transaction() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    select(stories.c.id)
+                    .where(stories.c.active_day < before_day)
+                    .order_by(stories.c.id)
+                )
+            ]
+            article_ids = [
+                r[0]
+                for chunk in _chunks(ids)
+                for r in conn.execute(
+                    select(memberships.c.article_id).where(memberships.c.story_id.in_(chunk))
+                )
+            ]
+            if dry_run or not ids:
+                return ids, len(article_ids)
+            for chunk in _chunks(article_ids):
+                if conn.dialect.name == "sqlite":
+                    conn.execute(_fts.delete().where(_fts.c.article_id.in_(chunk)))
+                for owned in (fingerprints, syndication, memberships):
+                    conn.execute(owned.delete().where(owned.c.article_id.in_(chunk)))
+                conn.execute(articles.delete().where(articles.c.id.in_(chunk)))
+            for chunk in _chunks(ids):
+                for owned in (briefs, brief_shelf, matrix_snapshots):
+                    conn.execute(owned.delete().where(owned.c.story_id.in_(chunk)))
+                conn.execute(story_aliases.delete().where(story_aliases.c.new_id.in_(chunk)))
+                conn.execute(
+                    separations.delete().where(
+                        separations.c.story_a.in_(chunk) | separations.c.story_b.in_(chunk)
+                    )
+                )
+                conn.execute(stories.delete().where(stories.c.id.in_(chunk)))
+            conn.execute(
+                corrections.insert().values(
+                    kind="forget",
+                    payload={"before_day": before_day, "stories": len(ids)},
+                    created=now(),
+                )
+            )
+        return ids, len(article_ids)
+
     def latest_day(self) -> float | None:
         """The newest story's ``active_day`` (None for an empty store)."""
         with self.engine.connect() as conn:
