@@ -26,6 +26,7 @@ COMMANDS = [
     "brief",
     "rejections",
     "status",
+    "forget",
 ]
 
 
@@ -304,6 +305,7 @@ def test_unknown_story_is_a_usage_error(db_url: str, parade_dir: Path) -> None:
         ["split", "s_a", "a_b"],
         ["export", "--atom", "feed.xml"],
         ["sources", "list"],
+        ["forget", "--before", "90d"],
     ],
 )
 def test_a_command_that_reads_a_store_does_not_make_one(tmp_path: Path, args: list[str]) -> None:
