@@ -337,7 +337,9 @@ def test_a_server_of_a_store_it_may_only_read(
     with Engine(db_url) as eng:
         app = create_app(eng)
         story_id = request(app, "GET", "/api/stories").json()["stories"][0]["id"]
-        assert request(app, "GET", f"/stories/{story_id}").status_code == 200
+        shown = request(app, "GET", f"/stories/{story_id}")
+        assert shown.status_code == 200 and "may only read the store" in shown.text
+        assert 'class="correct"' not in shown.text  # (buttons that could only fail)
         refused = request(app, "POST", "/api/articles", json={"title": "Quake", "text": QUAKE_A})
         assert refused.status_code == 503 and "read-only" in refused.json()["detail"]
 

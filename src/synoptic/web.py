@@ -450,7 +450,11 @@ def create_app(engine: Engine, *, token: str | None = None) -> FastAPI:
     def story_page(request: Request, story_id: str) -> HTMLResponse:
         story = engine.story(story_id)
         context = synopsis_context(engine.brief(story.id), story)
-        return page(request, "story.html", context | {"why": why_json(engine, story.id)})
+        why = why_json(engine, story.id)
+        # (no correction buttons where the server may not write: they could only fail)
+        return page(
+            request, "story.html", context | {"why": why, "writable": engine.store.writable()}
+        )
 
     @app.get("/articles/{article_id}", response_class=HTMLResponse)
     def article_page(request: Request, article_id: str, hl: str | None = None) -> HTMLResponse:
