@@ -564,12 +564,12 @@ class Engine:
         heapq.heappush(self._expiry, (day, article_id))
         self._members.setdefault(story_id, []).append(article_id)
 
-    def _horizon(self) -> float:
+    def _horizon(self, clock: float | None = None) -> float:
         """The active window's first day: ``window_days`` before the start of the newest day
-        seen. Whole days, so that it moves once a day and a restarted engine loads what the
+        seen (or of day ``clock``). Whole days, so that it moves once a day and a restarted engine loads what the
         running one held (the window measured from the clock itself would hold up to a day more
         in a running engine, which evicts once a day, than in one that just loaded it)."""
-        return math.floor(self._clock) - self.settings.window_days
+        return math.floor(self._clock if clock is None else clock) - self.settings.window_days
 
     def _evict(self) -> None:
         """Articles older than the window leave memory (fingerprints, ids, their share of the
@@ -790,7 +790,7 @@ class Engine:
         with self._writing():
             latest = self.store.latest_day()
             cutoff = _day(before)
-            horizon = cutoff if latest is None else math.floor(latest) - self.settings.window_days
+            horizon = cutoff if latest is None else self._horizon(max(self._clock, latest))
             held_back = horizon < cutoff
             day = min(cutoff, horizon)
             ids, n_articles = self.store.forget_stories(day, dry_run=dry_run)

@@ -484,13 +484,13 @@ class Store:
     def __init__(self, url: str) -> None:
         file = sqlite_file(url) if url.startswith("sqlite") else None
         folder = os.path.dirname(os.path.abspath(file)) if file else ""
-        self.read_only = bool(
+        self._read_only = bool(
             file
             and os.path.isfile(file)
             and not (os.access(file, os.W_OK) and os.access(folder, os.W_OK))
         )
         extra: dict[str, Any] = {}
-        if file and self.read_only and not os.access(folder, os.W_OK):
+        if file and self._read_only and not os.access(folder, os.W_OK):
             # Reading a WAL store makes its shared-memory file (-shm) beside it, which this
             # user cannot in this folder: while there is none (a writer at work would have
             # made it), the store is read as immutable. Decided for each connection and none
@@ -519,7 +519,7 @@ class Store:
                 else ""
             )
             raise StoreError(f"cannot open database {url!r}: {exc}{hint}") from exc
-        if self.engine.dialect.name == "sqlite" and not self.read_only:
+        if self.engine.dialect.name == "sqlite" and not self._read_only:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         # the writer lock while this store holds it: the lock file's descriptor (SQLite) or
         # the connection whose session holds the advisory lock (PostgreSQL)
@@ -706,7 +706,7 @@ class Store:
         permission; on PostgreSQL, a role that may insert articles (one may be granted SELECT
         only)."""
         if self.engine.dialect.name != "postgresql":
-            return not self.read_only
+            return not self._read_only
         with self.engine.connect() as conn:
             may = conn.execute(select(func.has_table_privilege("articles", "INSERT"))).scalar()
             conn.rollback()
@@ -786,18 +786,10 @@ class Store:
 
     def _keep(self, write: Callable[[Connection], object]) -> None:
         """Run ``write`` in a transaction: what reading a story keeps for later (its brief),
-        skipped in a store that this user may read but not write (an SQLite file or folder
-        without write permission, a PostgreSQL role that may only select)."""
-        if self.read_only:
-            return
-        try:
+        skipped in a store that this user may only read (:meth:`writable`)."""
+        if self.writable():
             with self.transaction() as conn:
                 write(conn)
-        except DatabaseError as exc:
-            detail = str(exc.orig)
-            if not any(s in detail for s in ("readonly", "read-only", "permission denied")):
-                raise
-            log.info("not kept (the store is read-only for this user): %s", detail.strip())
 
     # -- writes -------------------------------------------------------------------------------
 
