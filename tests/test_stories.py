@@ -683,6 +683,32 @@ def test_no_story_joins_an_article_further_than_the_window() -> None:
         assert clusterer.assign("a1", feats).new_story is not joins, day
 
 
+def test_a_copy_goes_to_its_originals_story_scored_against_it_alone() -> None:
+    """A copy (``forced``) is not searched for a story: it joins its original's, with the
+    probability and parts of that story, names no runner-up (so it starts no late merge),
+    and learns as any joined article does."""
+    clusterer = StoryClusterer()
+    clusterer.partial_fit(
+        [
+            ("chile", article_features(_article(QUAKE_A, 0))),
+            ("japan", article_features(_article(QUAKE_B, 1))),
+        ]
+    )
+    chile, japan = sorted(clusterer.stories_)
+    feats = article_features(_article(QUAKE_A2, 2))
+    free = clusterer.assign("a2", feats)
+    assert free.story_id == chile and free.runner_up == japan
+    copy = clusterer.assign("a2", feats, forced=japan)  # (an odd copy: Chile's text in Japan)
+    assert copy.story_id == japan and not copy.new_story and copy.runner_up is None
+    assert copy.runner_up_score == 0.0 and copy.parts["syndicated_copy"] == 1.0
+    own = clusterer.features(clusterer.vectors(feats)[1], feats["day"], japan)
+    assert copy.parts["body"] == round(own["body"], 4)
+    assert copy.score == round(clusterer.model.probability(own), 4) < clusterer.threshold
+    assert copy.units == free.units and copy.state.size == 2
+    clusterer.commit(feats, copy)
+    assert clusterer.stories_[japan].size == 2 and clusterer.n_docs_ == 3
+
+
 def test_dates_never_make_a_join_likelier() -> None:
     """Undated scores as published together; a gap can only lower the join probability (with
     the bundled model, whose gap weight may not be positive, and with one that uses the gap)."""

@@ -440,35 +440,33 @@ class StoryClusterer:
     # -- assignment ---------------------------------------------------------------------------
 
     def assign(
-        self,
-        article_id: str,
-        feats: dict[str, Any],
-        *,
-        forced: str | None = None,
-        excluded: frozenset[str] = frozenset(),
+        self, article_id: str, feats: dict[str, Any], *, forced: str | None = None
     ) -> Assignment:
-        """Where an article goes. Pure: nothing is learned until :meth:`commit`."""
-        every, units = self.score(feats)
-        scored = [s for s in every if s[1] not in excluded]
-        runner_up: str | None
+        """Where an article goes. Pure: nothing is learned until :meth:`commit`. ``forced``: the
+        story of the article's original when it is a copy: it goes there, scored against that
+        story alone (no other story is searched, so a copy names no runner-up)."""
+        runner_up: str | None = None
+        runner_score = 0.0
         if forced is not None and forced in self.stories_:
-            story_id, new = forced, False
-            own = next((s for s in scored if s[1] == forced), None)
-            score = own[0] if own else 1.0
-            parts = {"syndicated_copy": 1.0, **(own[2] if own else {})}
-            runner_up = next((s[1] for s in scored if s[1] != forced), None)
-        elif scored and scored[0][0] >= self.threshold:
-            score, story_id, parts = scored[0]
-            parts = dict(parts)
-            new = False
-            runner_up = scored[1][1] if len(scored) > 1 else None
+            units, query = self.vectors(feats)
+            own = self.features_of(query, feats["day"], [forced])[0]
+            story_id, new, score = forced, False, self.model.probability(own)
+            parts = {"syndicated_copy": 1.0, **own}
         else:
-            story_id, score, new = "s_" + article_id.removeprefix("a_"), 1.0, True
-            parts = {"best_existing": round(scored[0][0], 4) if scored else 0.0}
-            runner_up = scored[0][1] if scored else None
+            scored, units = self.score(feats)
+            if scored and scored[0][0] >= self.threshold:
+                score, story_id, parts = scored[0]
+                parts = dict(parts)
+                new = False
+                if len(scored) > 1:
+                    runner_score, runner_up = scored[1][0], scored[1][1]
+            else:
+                story_id, score, new = "s_" + article_id.removeprefix("a_"), 1.0, True
+                parts = {"best_existing": round(scored[0][0], 4) if scored else 0.0}
+                if scored:
+                    runner_score, runner_up = scored[0][0], scored[0][1]
         parts = {k: round(v, 4) for k, v in parts.items()} | {"threshold": round(self.threshold, 4)}
         state = self.stories_.get(story_id, StoryState()).joined(feats)
-        runner_score = next((s[0] for s in scored if s[1] == runner_up), 0.0)
         return Assignment(
             story_id,
             round(score, 4),
