@@ -204,6 +204,37 @@ def opened_together(urls: list[str], tmp_path: Path) -> None:
             assert eng.store.count_articles() == 0
 
 
+def test_new_articles_reach_the_database_file_before_the_store_closes(
+    tmp_path: Path, parade_dir: Path
+) -> None:
+    """A batch's write-ahead log is copied into the database by a checkpoint thread (the
+    ingest does not wait for that copy): the database file holds the articles while the
+    engine is still open, and the thread ends with the store."""
+    db = tmp_path / "c.db"
+    with Engine(f"sqlite:///{db}") as eng:
+        eng.ingest([parade_dir])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            copy = tmp_path / "copy.db"  # the database file alone, without its log
+            copy.write_bytes(db.read_bytes())
+            conn = sqlite3.connect(copy)
+            try:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                if "articles" in tables and conn.execute(
+                    "SELECT count(*) FROM articles"
+                ).fetchone() == (3,):
+                    break
+            except sqlite3.DatabaseError:
+                pass  # (copied while the thread wrote it)
+            finally:
+                conn.close()
+            time.sleep(0.1)
+        else:
+            pytest.fail("the database file never held the new articles while the store was open")
+        assert any(t.name == "synoptic-checkpoint" for t in threading.enumerate())
+    assert not any(t.name == "synoptic-checkpoint" for t in threading.enumerate())
+
+
 def test_export_atom(db_url: str, parade_dir: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     runner.invoke(app, ["ingest", str(parade_dir), "--db", db_url])
