@@ -313,6 +313,7 @@ class StoryClusterer:
         self.n_learned_ = 0
         self.stories_: dict[str, StoryState] = {}
         self.postings_: dict[str, set[str]] = {}
+        self._posted: dict[str, set[str]] = {}  # each story's keys in ``postings_``
         # a story's terms as (term ids, weights) per channel, until the story changes
         self._arrays: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -517,9 +518,8 @@ class StoryClusterer:
         return Split(a, b, cross) if cross < self.split_threshold else None
 
     def restore_story(self, story_id: str, state: StoryState) -> None:
-        old = self.stories_.get(story_id)
-        before = self._posting_keys(old) if old is not None else set()
-        after = self._posting_keys(state)
+        before = self._posted.get(story_id, set())
+        after = self._posted[story_id] = self._posting_keys(state)
         self._unpost(story_id, before - after)  # only the keys that changed
         for key in after - before:
             self.postings_.setdefault(key, set()).add(story_id)
@@ -528,9 +528,8 @@ class StoryClusterer:
             self._arrays.pop((story_id, channel), None)
 
     def drop_story(self, story_id: str) -> None:
-        old = self.stories_.pop(story_id, None)
-        if old is not None:
-            self._unpost(story_id, self._posting_keys(old))
+        self.stories_.pop(story_id, None)
+        self._unpost(story_id, self._posted.pop(story_id, set()))
         for channel in CHANNELS:
             self._arrays.pop((story_id, channel), None)
 
