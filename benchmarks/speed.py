@@ -29,6 +29,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,10 @@ def main() -> None:
         url = f"sqlite:///{Path(tmp) / 'speed.db'}"
         total, overall = ingest(url, args, rows, worker_peak)
         quality = score(url, args.stream) if args.score else None
-        stored = digest(url)
+        kept = stored_rows(url)
+        stored = digest(kept)
         restarts = restart(url)
+    kinds = Counter(kind for _, kind, _ in kept["syndication"].values())
     print(
         "| articles | articles/s (chunk) | ms/article | machine-adjusted | busy | peak RSS MB "
         "| stories in memory | late |"
@@ -210,6 +213,12 @@ def main() -> None:
             "stories against source texts: "
             + ", ".join(f"{k} {v}" for k, v in quality.items() if k != "n_gold")
         )
+    copies = sum(kinds.values()) - kinds["original"]
+    print(
+        f"copies among the stored articles: {copies} of {sum(kinds.values())} ("
+        + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()) if k != "original")
+        + "; a copy is not scored against other stories)"
+    )
     print(f"stored output digest (memberships, syndication, stories): {stored}")
     for line in restarts:
         print(line)
@@ -341,13 +350,12 @@ def stored_rows(url: str) -> dict[str, dict[str, tuple[Any, ...]]]:
         store.close()
 
 
-def digest(url: str) -> str:
+def digest(stored: dict[str, dict[str, tuple[Any, ...]]]) -> str:
     """A digest of :func:`stored_rows`. The same stream and command give the same digest with
     any ``--workers``; a change that should not move any story (a speed-up) must leave it as
     it was."""
     rows = [
-        sorted(repr((key, *values)) for key, values in table.items())
-        for table in stored_rows(url).values()
+        sorted(repr((key, *values)) for key, values in table.items()) for table in stored.values()
     ]
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
