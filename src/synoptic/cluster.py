@@ -450,7 +450,7 @@ class StoryClusterer:
         runner_score = 0.0
         if forced is not None and forced in self.stories_:
             units, query = self.vectors(feats)
-            own = self.features_of(query, feats["day"], [forced])[0]
+            own = self.features(query, feats["day"], forced)
             story_id, new, score = forced, False, self.model.probability(own)
             parts = {"syndicated_copy": 1.0, **own}
         else:
